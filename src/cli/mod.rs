@@ -1,0 +1,54 @@
+//! The `tickflow` command line.
+//!
+//! - `indicators`: OHLCV bars from a CSV file in, every bar indicator out.
+//! - `bars`: trades from a CSV file in, OHLCV bars out.
+//!
+//! Both stream in constant memory and stop at the first bad row, naming its line.
+
+mod bars;
+mod csv_io;
+mod indicators;
+
+use clap::{Parser, Subcommand};
+
+pub use bars::BarsArgs;
+pub use indicators::IndicatorsArgs;
+
+/// Market-data analytics: exact OHLCV bars and TA-Lib-identical indicators.
+#[derive(Debug, Parser)]
+#[command(name = "tickflow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute every bar indicator for an OHLCV CSV file (ts,open,high,low,close,volume).
+    Indicators(IndicatorsArgs),
+    /// Build OHLCV bars from a trades CSV file (ts,price,volume).
+    Bars(BarsArgs),
+}
+
+/// Runs one command.
+///
+/// # Errors
+/// Whatever the command reports: unreadable files, bad rows (with their line), bad options.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Indicators(args) => indicators::run(&args),
+        Command::Bars(args) => bars::run(&args),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second init (tests calling `run` twice) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

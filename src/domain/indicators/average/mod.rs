@@ -1,0 +1,7 @@
+//! Moving averages.
+
+pub mod ema;
+pub mod sma;
+
+pub use ema::ExponentialMovingAverage;
+pub use sma::SimpleMovingAverage;

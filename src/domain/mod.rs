@@ -1,0 +1,28 @@
+//! The domain layer: pure types and maths. No I/O, no Kafka, SQL, HTTP or actors, so
+//! everything here is deterministic and tested without infrastructure.
+//!
+//! - [`Symbol`], [`Tick`], [`Source`], [`Timestamp`]: validated inputs.
+//! - [`Interval`], [`TradingCalendar`]: what a bar covers.
+//! - [`Bar`], [`BarBuilder`]: trades into OHLCV bars in event time.
+//! - [`indicators`]: TA-Lib-exact incremental bar indicators ([`BarIndicators`]).
+//! - [`TickMetrics`]: per-trade realtime metrics.
+
+pub mod bar;
+pub mod bar_builder;
+pub mod calendar;
+pub mod indicators;
+pub mod interval;
+pub mod symbol;
+pub mod tick;
+pub mod tick_metrics;
+pub mod time;
+
+pub use bar::{Bar, Ohlcv};
+pub use bar_builder::{BarBuilder, BarBuilderConfig, BarBuilderStats, BarEvent, TickOutcome};
+pub use calendar::{Session, TradingCalendar};
+pub use indicators::{BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues};
+pub use interval::Interval;
+pub use symbol::Symbol;
+pub use tick::{Source, Tick, TickError};
+pub use tick_metrics::{TICK_METRIC_NAMES, TickMetricValues, TickMetrics};
+pub use time::{Timestamp, parse_timestamp};

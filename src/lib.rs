@@ -1,0 +1,10 @@
+//! tickflow: market-data analytics. Trades come in, exact OHLCV bars and TA-Lib-identical
+//! indicators come out.
+//!
+//! # Layout
+//! - [`domain`]: pure types and maths (symbols, ticks, bars, calendars, indicators).
+//! - [`cli`]: the `tickflow` command line, including the offline `bars` and `indicators`
+//!   commands that stream CSV files through the domain layer.
+
+pub mod cli;
+pub mod domain;

@@ -1,0 +1,16 @@
+//! The `tickflow` binary: parses the command line and hands over to [`tickflow::cli`].
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = tickflow::cli::Cli::parse();
+    tickflow::cli::init_tracing();
+    match tickflow::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tickflow: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

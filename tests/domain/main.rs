@@ -1,0 +1,6 @@
+//! Domain-level integration tests: TA-Lib parity, bar properties, and the offline CLI.
+
+mod bar_properties;
+mod cli;
+mod helpers;
+mod talib_parity;
