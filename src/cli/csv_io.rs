@@ -24,6 +24,7 @@ pub(crate) fn open_input(path: &Path) -> anyhow::Result<csv::Reader<Box<dyn Read
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(reader))
 }
 
