@@ -23,13 +23,24 @@ impl RingBuffer {
     /// Appends `x`, dropping the oldest value when full.
     #[inline]
     pub fn push(&mut self, x: f64) {
-        let cap = self.buf.len();
-        if self.len < cap {
-            self.buf[(self.head + self.len) % cap] = x;
+        if self.len < self.buf.len() {
+            let slot = self.wrap(self.head + self.len);
+            self.buf[slot] = x;
             self.len += 1;
         } else {
             self.buf[self.head] = x;
-            self.head = (self.head + 1) % cap;
+            self.head = self.wrap(self.head + 1);
+        }
+    }
+
+    /// `i` reduced into the buffer for `i < 2 × capacity`: a compare instead of a division,
+    /// which dominated the per-tick metrics.
+    #[inline]
+    fn wrap(&self, i: usize) -> usize {
+        if i >= self.buf.len() {
+            i - self.buf.len()
+        } else {
+            i
         }
     }
 
@@ -67,15 +78,14 @@ impl RingBuffer {
             self.len,
             k + 1
         );
-        let cap = self.buf.len();
-        self.buf[(self.head + self.len - 1 - k) % cap]
+        self.buf[self.wrap(self.head + self.len - 1 - k)]
     }
 
     /// The values, oldest first.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        let cap = self.buf.len();
-        (0..self.len).map(move |i| self.buf[(self.head + i) % cap])
+        let (tail, wrapped) = self.buf.split_at(self.head);
+        wrapped.iter().chain(tail).take(self.len).copied()
     }
 
     /// Forgets every value.

@@ -10,7 +10,7 @@ use std::fmt;
 /// Directional movement and true range are summed over the first `period - 1` changes
 /// (13 values for ADX 14, not 14), then smoothed as `s - s / n + x`. DX is skipped (adds 0
 /// to the seed, leaves ADX unchanged later) whenever the true-range sum or DI+ + DI- is
-/// zero, so a flat series gives 0. yata's ADX is on a 0–1 scale with other smoothing.
+/// (within 1e-14 of) zero, so a flat series gives 0. yata's ADX is on a 0–1 scale with other smoothing.
 #[derive(Debug, Clone)]
 pub struct AverageDirectionalIndex {
     period: usize,
@@ -111,13 +111,13 @@ impl AverageDirectionalIndex {
     /// DX from the current sums, `None` where TA-Lib skips it.
     #[inline]
     fn dx(&self) -> Option<f64> {
-        if talib::is_zero(self.tr) {
+        if self.tr <= 0.0 {
             return None;
         }
-        let minus_di = 100.0 * (self.minus_dm / self.tr);
-        let plus_di = 100.0 * (self.plus_dm / self.tr);
+        let minus_di = (self.minus_dm / self.tr) * 100.0;
+        let plus_di = (self.plus_dm / self.tr) * 100.0;
         let sum = minus_di + plus_di;
-        (!talib::is_zero(sum)).then(|| 100.0 * ((minus_di - plus_di).abs() / sum))
+        (!talib::is_zero(sum)).then(|| ((minus_di - plus_di).abs() / sum) * 100.0)
     }
 }
 

@@ -2,14 +2,15 @@
 
 use crate::domain::bar::Ohlcv;
 use crate::domain::indicators::indicator::Indicator;
-use crate::domain::indicators::talib;
 use std::fmt;
 
 /// Wilder's RSI on a 0–100 scale, computed in TA-Lib's operation order.
 ///
-/// The first averages are plain means of the first `period` changes; then each average is
-/// `(avg * (period - 1) + x) / period`. A flat window (no gains, no losses) gives 0, as
-/// TA-Lib does. yata's RSI is on a 0–1 scale and smooths with an EMA by default.
+/// The first averages are the sums of the first `period` gains and losses times `1/period`;
+/// then `avg = (avg * (period - 1) + x) * (1/period)`, with `1/period` rounded once, as
+/// TA-Lib 0.8 does (dividing by `period` instead differs in the last bits). The RSI is
+/// `(avg_gain / (avg_gain + avg_loss)) * 100`, and 0 when both averages are exactly 0 (a flat
+/// window). yata's RSI is on a 0–1 scale and smooths with an EMA by default.
 #[derive(Debug, Clone)]
 pub struct RelativeStrengthIndex {
     period: usize,
@@ -68,27 +69,30 @@ impl RelativeStrengthIndex {
             return None;
         };
         let change = x - prev;
-        let n = self.period as f64;
+        let gain = if change > 0.0 { change } else { 0.0 };
+        let loss = gain - change;
+        let inv = 1.0 / self.period as f64;
+        let n_minus_1 = (self.period - 1) as f64;
         self.changes += 1;
-        if self.changes > self.period {
-            self.avg_gain *= n - 1.0;
-            self.avg_loss *= n - 1.0;
+        if self.changes < self.period {
+            // Seed: plain sums until `period` changes are in.
+            self.avg_gain += gain;
+            self.avg_loss += loss;
+            return None;
         }
-        if change < 0.0 {
-            self.avg_loss -= change;
+        if self.changes == self.period {
+            self.avg_gain = (self.avg_gain + gain) * inv;
+            self.avg_loss = (self.avg_loss + loss) * inv;
         } else {
-            self.avg_gain += change;
+            self.avg_gain = (self.avg_gain * n_minus_1 + gain) * inv;
+            self.avg_loss = (loss + self.avg_loss * n_minus_1) * inv;
         }
-        if self.changes >= self.period {
-            self.avg_gain /= n;
-            self.avg_loss /= n;
-            let total = self.avg_gain + self.avg_loss;
-            self.value = Some(if talib::is_zero(total) {
-                0.0
-            } else {
-                100.0 * (self.avg_gain / total)
-            });
-        }
+        let total = self.avg_loss + self.avg_gain;
+        self.value = Some(if total > 0.0 {
+            (self.avg_gain / total) * 100.0
+        } else {
+            0.0
+        });
         self.value
     }
 
@@ -119,8 +123,8 @@ mod tests {
         let mut rsi = RelativeStrengthIndex::new(2);
         assert_eq!(rsi.update_raw(1.0), None);
         assert_eq!(rsi.update_raw(2.0), None);
-        // gains 1, losses 0.5 over two changes: 100 * 0.5 / 0.75
-        assert_eq!(rsi.update_raw(1.0), Some(100.0 * (0.5 / 1.0)));
+        // gains 1, losses 1 over two changes: averages 0.5 and 0.5
+        assert_eq!(rsi.update_raw(1.0), Some(50.0));
     }
 
     #[test]

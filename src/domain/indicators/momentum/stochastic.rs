@@ -4,12 +4,13 @@ use crate::domain::bar::Ohlcv;
 use crate::domain::indicators::average::SimpleMovingAverage;
 use crate::domain::indicators::indicator::Indicator;
 use crate::domain::indicators::momentum::range::HighLowRange;
+use crate::domain::indicators::talib;
 use std::fmt;
 
 /// Slow stochastic oscillator: `%K = SMA(fastK, slow_k)`, `%D = SMA(%K, slow_d)`.
 ///
-/// `fastK = (close - LL) / (HH - LL) * 100` over the last `fast_k` highs and lows, and 0
-/// when the range is empty, as TA-Lib. Both outputs start together, when %D is defined.
+/// `fastK = ((close - LL) / (HH - LL)) * 100` over the last `fast_k` highs and lows, and 0
+/// when the range is within 1e-14 of the prices' size (TA-Lib 0.8's scaled zero test). Both outputs start together, when %D is defined.
 /// yata's Stochastic is on a 0–1 scale and smooths with EMAs.
 #[derive(Debug, Clone)]
 pub struct Stochastic {
@@ -41,10 +42,10 @@ impl Indicator for Stochastic {
             return;
         };
         let range = hh - ll;
-        let fast_k = if range != 0.0 {
-            ((bar.close - ll) / range) * 100.0
-        } else {
+        let fast_k = if talib::is_zero_scaled(range, hh.abs() + ll.abs()) {
             0.0
+        } else {
+            ((bar.close - ll) / range) * 100.0
         };
         let Some(k) = self.slow_k.update_raw(fast_k) else {
             return;

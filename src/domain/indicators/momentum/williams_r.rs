@@ -3,9 +3,11 @@
 use crate::domain::bar::Ohlcv;
 use crate::domain::indicators::indicator::Indicator;
 use crate::domain::indicators::momentum::range::HighLowRange;
+use crate::domain::indicators::talib;
 use std::fmt;
 
-/// Williams %R in [-100, 0]: `(HH - close) / (HH - LL) * -100`; 0 when the range is empty.
+/// Williams %R in [-100, 0]: `((HH - close) / (HH - LL)) * -100`, clamped to [-100, 0];
+/// 0 when the range is within 1e-14 of the prices' size (TA-Lib 0.8's scaled zero test).
 #[derive(Debug, Clone)]
 pub struct WilliamsR {
     period: usize,
@@ -23,10 +25,12 @@ impl Indicator for WilliamsR {
     fn update(&mut self, bar: &Ohlcv) {
         if let Some((hh, ll)) = self.range.update(bar.high, bar.low) {
             let range = hh - ll;
-            self.value = Some(if range != 0.0 {
-                ((hh - bar.close) / range) * -100.0
-            } else {
+            self.value = Some(if talib::is_zero_scaled(range, hh.abs() + ll.abs()) {
                 0.0
+            } else {
+                // -0.0 when the close is the high, as TA-Lib: `max` keeps the sign.
+                let w = ((hh - bar.close) / range) * -100.0;
+                if w > 0.0 { 0.0 } else { w.max(-100.0) }
             });
         }
     }

@@ -8,8 +8,9 @@ use std::fmt;
 /// Wilder's average true range, in TA-Lib's operation order.
 ///
 /// The first bar has no true range (no previous close). The seed is the plain mean of the
-/// first `period` true ranges; then `atr = (atr * (period - 1) + tr) / period`. yata has no
-/// ATR.
+/// first `period` true ranges; then `atr = fma(w, atr, tr * (1 - w))` with
+/// `w = (period - 1) / period`, TA-Lib 0.8's form (Wilder's `(atr * 13 + tr) / 14` differs
+/// in the last bits). yata has no ATR.
 #[derive(Debug, Clone)]
 pub struct AverageTrueRange {
     period: usize,
@@ -35,16 +36,15 @@ impl Indicator for AverageTrueRange {
         self.ranges += 1;
         if self.ranges < self.period {
             self.atr += tr;
-        } else if self.ranges == self.period {
-            self.atr += tr;
-            self.atr /= n;
-            self.value = Some(self.atr);
-        } else {
-            self.atr *= n - 1.0;
-            self.atr += tr;
-            self.atr /= n;
-            self.value = Some(self.atr);
+            return;
         }
+        if self.ranges == self.period {
+            self.atr = (self.atr + tr) / n;
+        } else {
+            let w = (n - 1.0) / n;
+            self.atr = w.mul_add(self.atr, tr * (1.0 - w));
+        }
+        self.value = Some(self.atr);
     }
 
     fn initialized(&self) -> bool {

@@ -5,17 +5,30 @@ use crate::domain::indicators::indicator::Indicator;
 use crate::domain::indicators::window::RingBuffer;
 use std::fmt;
 
-/// Population standard deviation (÷ N) of the last `period` values.
+/// A forced re-centre every `RECENTRE_EVERY × period` updates bounds drift (TA-Lib 0.8).
+const RECENTRE_EVERY: usize = 32;
+
+/// Population standard deviation (÷ N) of the last `period` values, bit-identical to
+/// TA-Lib 0.8's `STDDEV` (and the bands of `BBANDS`).
 ///
-/// Recomputed over the window on every update (2 × `period` flops; 20 for STDDEV 20) rather
-/// than slid: a sliding `E[x²] - E[x]²` misses TA-Lib 0.8 by up to 3e-7 relative, and any
-/// sliding form drifts and cannot give an exact 0 for a flat window, which TA-Lib does. The
-/// values are shifted by the window's oldest value first, so a flat window is exactly 0 at
-/// any price level.
+/// TA-Lib 0.8 slides sums of deviations from a shift `K` and re-centres `K` on the window's
+/// mean whenever cancellation threatens (the variance falls below 1e-6 of the mean square,
+/// or the value leaving dwarfs the rest) and every `32 × period` updates regardless. So an
+/// update is O(1), with an O(period) re-centre now and then, and a flat window gives exactly
+/// 0 at any price level. (Older TA-Lib's `E[x²] - E[x]²` misses by up to 3e-7 relative; a
+/// plain two-pass misses flat windows and large prices by up to 1e-5; yata divides by n−1.)
 #[derive(Debug, Clone)]
 pub struct StandardDeviation {
     period: usize,
     window: RingBuffer,
+    /// The shift the sums are taken from.
+    shift: f64,
+    /// Σ (x − shift) over the window (minus the value about to leave, between updates).
+    sum: f64,
+    /// Σ (x − shift)² likewise.
+    sum_sq: f64,
+    /// Updates left before a forced re-centre.
+    countdown: usize,
     value: Option<f64>,
 }
 
@@ -39,8 +52,7 @@ impl Indicator for StandardDeviation {
     }
 
     fn reset(&mut self) {
-        self.window.clear();
-        self.value = None;
+        *self = Self::new(self.period);
     }
 }
 
@@ -54,6 +66,10 @@ impl StandardDeviation {
         Self {
             period,
             window: RingBuffer::new(period),
+            shift: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            countdown: RECENTRE_EVERY * period,
             value: None,
         }
     }
@@ -61,30 +77,64 @@ impl StandardDeviation {
     /// Feeds one value.
     #[inline]
     pub fn update_raw(&mut self, x: f64) -> Option<f64> {
-        self.window.push(x);
-        if self.window.is_full() {
-            self.value = Some(population_std(&self.window));
+        if self.window.len() == 0 {
+            self.shift = x;
         }
-        self.value
+        self.window.push(x);
+        let d = x - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
+        if !self.window.is_full() {
+            return None;
+        }
+        let inv = 1.0 / self.period as f64;
+        let mean = inv * self.sum;
+        let mut var = inv * self.sum_sq - mean * mean;
+        // Take out the value that leaves with the next update.
+        let t = self.window.oldest() - self.shift;
+        let t2 = t * t;
+        self.sum_sq -= t2;
+        let at_risk = (inv * self.sum_sq) * 1e-6 > var || t2 > self.sum_sq * 1e6 || {
+            self.countdown -= 1;
+            self.countdown == 0
+        };
+        if at_risk {
+            var = self.recentre(inv);
+        } else {
+            self.sum -= t;
+        }
+        let sd = var.sqrt();
+        self.value = Some(sd);
+        Some(sd)
+    }
+
+    /// Re-takes the sums from the window's own mean; returns the window's variance.
+    #[cold]
+    fn recentre(&mut self, inv: f64) -> f64 {
+        self.shift = self.window.iter().fold(0.0, |s, x| s + x) * inv;
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for x in self.window.iter() {
+            let d = x - self.shift;
+            sum += d;
+            sum_sq += d * d;
+        }
+        let mean = inv * sum;
+        let mean_sq = inv * sum_sq;
+        let mut var = mean_sq - mean * mean;
+        if var < mean_sq * 1e-12 {
+            var = 0.0;
+        }
+        let t = self.window.oldest() - self.shift;
+        self.sum = sum - t;
+        self.sum_sq = sum_sq - t * t;
+        self.countdown = RECENTRE_EVERY * self.period;
+        var
     }
 
     /// σ, once `period` values were seen.
     pub fn value(&self) -> Option<f64> {
         self.value
     }
-}
-
-/// Shifted two-pass population standard deviation of a full window.
-#[inline]
-fn population_std(window: &RingBuffer) -> f64 {
-    let n = window.len() as f64;
-    let shift = window.oldest();
-    let mean = window.iter().fold(0.0, |s, x| s + (x - shift)) / n;
-    let sq = window.iter().fold(0.0, |s, x| {
-        let d = (x - shift) - mean;
-        s + d * d
-    });
-    (sq / n).sqrt()
 }
 
 #[cfg(test)]
@@ -96,6 +146,15 @@ mod tests {
         let mut sd = StandardDeviation::new(2);
         sd.update_raw(1.0);
         assert_eq!(sd.update_raw(3.0), Some(1.0));
+    }
+
+    #[test]
+    fn long_series_stay_exact_through_forced_recentres() {
+        let mut sd = StandardDeviation::new(2);
+        for i in 0..1000 {
+            sd.update_raw(if i % 2 == 0 { 1e8 } else { 1e8 + 2.0 });
+        }
+        assert_eq!(sd.value(), Some(1.0));
     }
 
     #[test]
