@@ -118,7 +118,7 @@ proptest! {
         let placed: u64 = bars.values().map(|b| b.trades).sum();
         prop_assert_eq!(placed + stats.outside_session, ticks.len() as u64, "every tick lands in exactly one bar or is outside the session");
         prop_assert_eq!(stats.late_dropped, 0);
-        let volume_in: f64 = ticks.iter().filter(|t| interval.is_daily().then(|| calendar.session_at(t.ts()).is_some()).unwrap_or(true)).map(Tick::size).sum();
+        let volume_in: f64 = ticks.iter().filter(|t| !interval.is_daily() || calendar.session_at(t.ts()).is_some()).map(Tick::size).sum();
         prop_assert_eq!(bars.values().map(|b| b.volume).sum::<f64>(), volume_in);
         for b in bars.values() {
             prop_assert!(b.start < b.end && b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close));

@@ -50,6 +50,12 @@ impl RingBuffer {
         self.len == self.buf.len()
     }
 
+    /// Whether no value is held.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Number of values held.
     #[inline]
     pub fn len(&self) -> usize {

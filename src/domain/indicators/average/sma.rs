@@ -34,7 +34,7 @@ impl Indicator for SimpleMovingAverage {
     }
 
     fn has_inputs(&self) -> bool {
-        self.window.len() > 0
+        !self.window.is_empty()
     }
 
     fn reset(&mut self) {

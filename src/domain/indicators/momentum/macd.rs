@@ -103,9 +103,7 @@ impl MovingAverageConvergenceDivergence {
     pub fn update_raw(&mut self, x: f64) -> Option<MacdValue> {
         self.count += 1;
         self.recent.push(x);
-        let Some(slow) = self.slow.update_raw(x) else {
-            return None;
-        };
+        let slow = self.slow.update_raw(x)?;
         let fast = if self.count == self.slow_period {
             let seed = self.recent.iter().fold(0.0, |s, c| s + c) / self.fast_period as f64;
             self.fast.seed(seed);

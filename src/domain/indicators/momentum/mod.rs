@@ -2,7 +2,7 @@
 
 pub mod adx;
 pub mod macd;
-pub mod momentum;
+pub mod mom;
 mod range;
 pub mod rate_of_change;
 pub mod rsi;
@@ -11,7 +11,7 @@ pub mod williams_r;
 
 pub use adx::AverageDirectionalIndex;
 pub use macd::{MacdValue, MovingAverageConvergenceDivergence};
-pub use momentum::Momentum;
+pub use mom::Momentum;
 pub use rate_of_change::RateOfChange;
 pub use rsi::RelativeStrengthIndex;
 pub use stochastic::{Stochastic, StochasticValue};

@@ -39,7 +39,7 @@ impl Indicator for RateOfChange {
     }
 
     fn has_inputs(&self) -> bool {
-        self.closes.len() > 0
+        !self.closes.is_empty()
     }
 
     fn reset(&mut self) {

@@ -65,9 +65,7 @@ impl RelativeStrengthIndex {
     /// Feeds one price.
     #[inline]
     pub fn update_raw(&mut self, x: f64) -> Option<f64> {
-        let Some(prev) = self.prev.replace(x) else {
-            return None;
-        };
+        let prev = self.prev.replace(x)?;
         let change = x - prev;
         let gain = if change > 0.0 { change } else { 0.0 };
         let loss = gain - change;

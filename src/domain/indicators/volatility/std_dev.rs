@@ -48,7 +48,7 @@ impl Indicator for StandardDeviation {
     }
 
     fn has_inputs(&self) -> bool {
-        self.window.len() > 0
+        !self.window.is_empty()
     }
 
     fn reset(&mut self) {
@@ -77,7 +77,7 @@ impl StandardDeviation {
     /// Feeds one value.
     #[inline]
     pub fn update_raw(&mut self, x: f64) -> Option<f64> {
-        if self.window.len() == 0 {
+        if self.window.is_empty() {
             self.shift = x;
         }
         self.window.push(x);
