@@ -6,5 +6,13 @@
 //! - [`cli`]: the `tickflow` command line, including the offline `bars` and `indicators`
 //!   commands that stream CSV files through the domain layer.
 
+pub mod actors;
+pub mod app;
 pub mod cli;
 pub mod domain;
+pub mod feeds;
+pub mod kafka;
+pub mod metrics;
+pub mod output;
+pub mod store;
+pub mod web;

@@ -1,5 +1,6 @@
 //! The `tickflow` command line.
 //!
+//! - `serve`: the platform; `migrate`, `create-topics`: its setup steps alone.
 //! - `indicators`: OHLCV bars from a CSV file in, every bar indicator out.
 //! - `bars`: trades from a CSV file in, OHLCV bars out.
 //!
@@ -8,11 +9,13 @@
 mod bars;
 mod csv_io;
 mod indicators;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
 pub use bars::BarsArgs;
 pub use indicators::IndicatorsArgs;
+pub use serve::{CreateTopicsArgs, MigrateArgs, ServeArgs};
 
 /// Market-data analytics: exact OHLCV bars and TA-Lib-identical indicators.
 #[derive(Debug, Parser)]
@@ -25,6 +28,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole platform: feed, Kafka pipeline, storage, HTTP API.
+    Serve(Box<ServeArgs>),
+    /// Apply the database migrations in sql/ and exit.
+    Migrate(MigrateArgs),
+    /// Create the Kafka topics (serve also does this) and exit.
+    CreateTopics(CreateTopicsArgs),
     /// Compute every bar indicator for an OHLCV CSV file (ts,open,high,low,close,volume).
     Indicators(IndicatorsArgs),
     /// Build OHLCV bars from a trades CSV file (ts,price,volume).
@@ -37,6 +46,9 @@ pub enum Command {
 /// Whatever the command reports: unreadable files, bad rows (with their line), bad options.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Migrate(args) => serve::migrate(&args),
+        Command::CreateTopics(args) => serve::create_topics(&args),
         Command::Indicators(args) => indicators::run(&args),
         Command::Bars(args) => bars::run(&args),
     }

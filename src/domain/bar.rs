@@ -11,7 +11,7 @@ use crate::domain::time::Timestamp;
 /// arrival order), so the bar does not depend on the order in which ticks arrived.
 /// `revision` is 0 when the bar first closes and grows by one each time a late trade changes
 /// it; consumers keep the highest revision.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bar {
     /// Instrument.
     pub symbol: Symbol,
@@ -102,7 +102,7 @@ impl Bar {
 
 /// Open, high, low, close and volume of one bar: the single input type of every bar
 /// indicator, so a CSV row and a live [`Bar`] feed the same code.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ohlcv {
     pub open: f64,
     pub high: f64,

@@ -15,7 +15,7 @@ use crate::domain::time::{MICROS_PER_SECOND, Timestamp};
 use std::collections::VecDeque;
 
 /// When bars close and how long they accept late trades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BarBuilderConfig {
     /// How far past a bar's end event time must move before the bar closes.
     pub grace_micros: i64,
@@ -34,7 +34,7 @@ impl Default for BarBuilderConfig {
 }
 
 /// A bar leaving the builder.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BarEvent {
     /// A bar closed for the first time (`revision == 0`).
     Closed(Bar),
@@ -66,7 +66,7 @@ pub enum TickOutcome {
 }
 
 /// Counters since the builder was created.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BarBuilderStats {
     /// Trades added to a bar.
     pub applied: u64,
@@ -85,7 +85,7 @@ pub struct BarBuilderStats {
 ///
 /// Steady-state updates do not allocate: the open and recently closed bars live in
 /// `VecDeque`s whose capacity is reached after the first few bars.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BarBuilder {
     interval: Interval,
     calendar: TradingCalendar,

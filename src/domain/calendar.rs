@@ -15,7 +15,7 @@ use std::str::FromStr;
 ///
 /// Exchange holidays and early closes are not modelled: a holiday simply has no trades and
 /// so no bar; an early close ends the bar at the regular close.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TradingCalendar {
     /// Round the clock, every day; sessions are UTC days (crypto, FX).
     Utc24h,
@@ -31,7 +31,7 @@ pub enum TradingCalendar {
 }
 
 /// A trading session: the span `[start, end)` of one daily bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// First instant of the session.
     pub start: Timestamp,

@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 /// A bar length. Intraday intervals are fixed spans aligned to UTC; [`Interval::D1`] is one
 /// trading session of the symbol's calendar (see [`crate::domain::TradingCalendar`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Interval {
     M1,
     M5,

@@ -48,13 +48,15 @@ const PRICE_HISTORY: usize = 51;
 const WINDOW: usize = 20;
 
 /// Realtime metrics of one symbol, updated per trade in constant time and memory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TickMetrics {
     prices: RingBuffer,
     sizes: RingBuffer,
     mean: SimpleMovingAverage,
     sd: StandardDeviation,
     rsi: RelativeStrengthIndex,
+    /// Last outputs: recomputed by the next update, so not part of a checkpoint.
+    #[serde(skip, default = "TickMetrics::no_values")]
     values: TickMetricValues,
 }
 
@@ -75,6 +77,10 @@ impl TickMetrics {
             rsi: RelativeStrengthIndex::new(14),
             values: TickMetricValues::empty(&TICK_METRIC_NAMES),
         }
+    }
+
+    fn no_values() -> TickMetricValues {
+        TickMetricValues::empty(&TICK_METRIC_NAMES)
     }
 
     /// The metrics after the last trade.

@@ -14,7 +14,10 @@ pub const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
 /// Microseconds are PostgreSQL's `TIMESTAMPTZ` resolution and finer than any feed we read
 /// (Yahoo and TwelveData send milliseconds or seconds), so nothing is rounded on the way to
 /// the database. Plain integer arithmetic keeps bucketing on the hot path cheap.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

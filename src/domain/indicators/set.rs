@@ -60,7 +60,7 @@ pub type IndicatorValues = NamedValues<BAR_INDICATOR_COUNT>;
 ///
 /// Warm-up state is this struct: rebuild it after a restart by replaying the last 200-odd
 /// bars (sma_200 needs 200; the EMA-based values converge to ~1e-9 after a few hundred).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BarIndicators {
     calendar: TradingCalendar,
     sma_20: SimpleMovingAverage,
@@ -84,6 +84,8 @@ pub struct BarIndicators {
     /// Local day of the calendar holding the last bar, and its UTC span, for session VWAP.
     day: Option<(i32, Timestamp, Timestamp)>,
     bars: u64,
+    /// Last outputs: recomputed by the next update, so not part of a checkpoint.
+    #[serde(skip, default = "BarIndicators::no_values")]
     values: IndicatorValues,
 }
 
@@ -114,6 +116,10 @@ impl BarIndicators {
             bars: 0,
             values: IndicatorValues::empty(&BAR_INDICATOR_NAMES),
         }
+    }
+
+    fn no_values() -> IndicatorValues {
+        IndicatorValues::empty(&BAR_INDICATOR_NAMES)
     }
 
     /// Bars fed so far.

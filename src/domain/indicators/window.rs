@@ -1,7 +1,7 @@
 //! `RingBuffer`: a fixed-capacity ring of the last N values, allocated once.
 
 /// The last `capacity` values pushed, oldest first. Allocates only in `new`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RingBuffer {
     buf: Box<[f64]>,
     /// Index of the oldest value.

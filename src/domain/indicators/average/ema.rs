@@ -11,7 +11,7 @@ use std::fmt;
 /// `e = (x - e) * k + e` with one rounding (`mul_add`), as TA-Lib's FMA build computes it.
 /// yata's EMA seeds with the first input (TA-Lib's Metastock mode), which differs for
 /// hundreds of bars.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExponentialMovingAverage {
     period: usize,
     k: f64,

@@ -10,7 +10,7 @@ use std::fmt;
 /// Bit-identical to TA-Lib: one running sum updated in TA-Lib's order
 /// (`sum += x; value = sum / n; sum -= oldest`). A fresh sum per window, or yata's
 /// `sum += (x - oldest) / n`, differs in the last bit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimpleMovingAverage {
     period: usize,
     window: RingBuffer,

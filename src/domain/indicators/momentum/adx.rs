@@ -11,7 +11,7 @@ use std::fmt;
 /// (13 values for ADX 14, not 14), then smoothed as `s - s / n + x`. DX is skipped (adds 0
 /// to the seed, leaves ADX unchanged later) whenever the true-range sum or DI+ + DI- is
 /// (within 1e-14 of) zero, so a flat series gives 0. yata's ADX is on a 0–1 scale with other smoothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AverageDirectionalIndex {
     period: usize,
     prev: Option<Ohlcv>,

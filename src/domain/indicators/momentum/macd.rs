@@ -12,7 +12,7 @@ use std::fmt;
 /// mean of the `fast` closes ending there, not of the first `fast` closes, so the MACD line
 /// is *not* `ema_12 - ema_26` for the first hundred-odd bars. The signal is an EMA of the
 /// line seeded with the mean of its first `signal` values; all three outputs start together.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MovingAverageConvergenceDivergence {
     fast_period: usize,
     slow_period: usize,
@@ -27,7 +27,7 @@ pub struct MovingAverageConvergenceDivergence {
 }
 
 /// One MACD output.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MacdValue {
     /// Fast EMA − slow EMA.
     pub macd: f64,

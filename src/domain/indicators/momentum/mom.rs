@@ -9,7 +9,7 @@ use yata::core::Method;
 ///
 /// A single subtraction, so yata's `Momentum` is exact; yata pre-fills its window with the
 /// first close, so this wrapper withholds values until `period + 1` closes were seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Momentum {
     period: usize,
     seen: usize,

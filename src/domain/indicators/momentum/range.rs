@@ -8,7 +8,7 @@ use yata::methods::{Highest, Lowest};
 /// A max/min involves no rounding, so yata's `Highest`/`Lowest` give TA-Lib's values
 /// exactly. yata pre-fills its window with the first input and has no warm-up flag, so
 /// this wrapper counts bars and answers only once `period` real bars are inside.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HighLowRange {
     period: usize,
     seen: usize,

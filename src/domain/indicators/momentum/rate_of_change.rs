@@ -8,7 +8,7 @@ use std::fmt;
 /// Percentage change over `period` bars: `(close / close[-period] - 1) * 100`; 0 when the
 /// old close is 0. (TA-Lib's ROC, not ROCP or ROCR. yata's `RateOfChange` computes
 /// `(x - old) / old`, which rounds differently.)
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RateOfChange {
     period: usize,
     closes: RingBuffer,

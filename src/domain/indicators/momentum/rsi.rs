@@ -11,7 +11,7 @@ use std::fmt;
 /// TA-Lib 0.8 does (dividing by `period` instead differs in the last bits). The RSI is
 /// `(avg_gain / (avg_gain + avg_loss)) * 100`, and 0 when both averages are exactly 0 (a flat
 /// window). yata's RSI is on a 0–1 scale and smooths with an EMA by default.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RelativeStrengthIndex {
     period: usize,
     prev: Option<f64>,

@@ -12,7 +12,7 @@ use std::fmt;
 /// `fastK = ((close - LL) / (HH - LL)) * 100` over the last `fast_k` highs and lows, and 0
 /// when the range is within 1e-14 of the prices' size (TA-Lib 0.8's scaled zero test). Both outputs start together, when %D is defined.
 /// yata's Stochastic is on a 0–1 scale and smooths with EMAs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Stochastic {
     fast_k_period: usize,
     range: HighLowRange,
@@ -22,7 +22,7 @@ pub struct Stochastic {
 }
 
 /// One Stochastic output.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StochasticValue {
     /// Slow %K.
     pub k: f64,

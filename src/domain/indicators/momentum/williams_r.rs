@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Williams %R in [-100, 0]: `((HH - close) / (HH - LL)) * -100`, clamped to [-100, 0];
 /// 0 when the range is within 1e-14 of the prices' size (TA-Lib 0.8's scaled zero test).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WilliamsR {
     period: usize,
     range: HighLowRange,

@@ -11,7 +11,7 @@ use std::fmt;
 /// first `period` true ranges; then `atr = fma(w, atr, tr * (1 - w))` with
 /// `w = (period - 1) / period`, TA-Lib 0.8's form (Wilder's `(atr * 13 + tr) / 14` differs
 /// in the last bits). yata has no ATR.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AverageTrueRange {
     period: usize,
     prev_close: Option<f64>,

@@ -9,7 +9,7 @@ use std::fmt;
 /// SMA(`period`) ± `k` population standard deviations, plus bandwidth and %B.
 ///
 /// yata's Bollinger bands divide the variance by n−1; TA-Lib divides by n.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BollingerBands {
     k: f64,
     middle: SimpleMovingAverage,
@@ -18,7 +18,7 @@ pub struct BollingerBands {
 }
 
 /// One Bollinger output.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BollingerValue {
     pub upper: f64,
     pub middle: f64,

@@ -11,7 +11,7 @@ use std::fmt;
 /// with √252 whatever the bar length (its defect 17), overstating nothing on daily bars and
 /// understating 1-minute volatility about 20×; here the caller passes the periods per year
 /// of the bar interval (see [`crate::domain::TradingCalendar::periods_per_year`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HistoricalVolatility {
     periods_per_year: f64,
     prev_close: Option<f64>,

@@ -11,7 +11,7 @@ use std::fmt;
 /// The reference platform centred it on the SMA (its defect 17); Keltner's channel as
 /// revised by Raschke, and every charting package, centres it on an EMA. The ATR period
 /// stays the reference's 14, so `keltner_*` moves with the published `atr_14`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct KeltnerChannel {
     k: f64,
     middle: ExponentialMovingAverage,

@@ -17,7 +17,7 @@ const RECENTRE_EVERY: usize = 32;
 /// update is O(1), with an O(period) re-centre now and then, and a flat window gives exactly
 /// 0 at any price level. (Older TA-Lib's `E[x²] - E[x]²` misses by up to 3e-7 relative; a
 /// plain two-pass misses flat windows and large prices by up to 1e-5; yata divides by n−1.)
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StandardDeviation {
     period: usize,
     window: RingBuffer,

@@ -6,7 +6,7 @@ use std::fmt;
 
 /// Running volume signed by the close's direction. Starts at the first bar's volume, as
 /// TA-Lib does (libraries that start at 0 differ by that constant).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct OnBalanceVolume {
     prev_close: Option<f64>,
     value: Option<f64>,

@@ -9,7 +9,7 @@ use std::fmt;
 ///
 /// Not an [`crate::domain::indicators::Indicator`]: it needs the session of each bar,
 /// which [`crate::domain::indicators::BarIndicators`] derives from the calendar.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionVwap {
     session: Option<i32>,
     price_volume: f64,

@@ -1,0 +1,112 @@
+//! `BarBuilderActor`: the bars of one (symbol, interval).
+//!
+//! Receives its symbol's ticks from the `SymbolSupervisor`, and clock advances when none
+//! come; sends bars that close for the first time to its `IndicatorActor`; answers with the
+//! bar events and their analytics, which the supervisor hands to the subscribers.
+
+use crate::actors::indicator::IndicatorActor;
+use crate::actors::messages::{
+    AdvanceClock, BarOutput, BarTicks, BuilderState, ClosedBars, StageError, guard,
+};
+use crate::domain::{BarBuilder, BarEvent, TickOutcome};
+use crate::metrics::Metrics;
+use crate::output::BarRecord;
+use actix::prelude::*;
+
+/// Owner of one [`BarBuilder`].
+pub struct BarBuilderActor {
+    builder: BarBuilder,
+    indicators: Addr<IndicatorActor>,
+    metrics: Metrics,
+    /// Reused between messages so a steady stream allocates nothing here.
+    events: Vec<BarEvent>,
+}
+
+impl BarBuilderActor {
+    /// An actor continuing from `builder` (fresh or restored), feeding `indicators`.
+    pub fn new(builder: BarBuilder, indicators: Addr<IndicatorActor>, metrics: Metrics) -> Self {
+        Self {
+            builder,
+            indicators,
+            metrics,
+            events: Vec::with_capacity(8),
+        }
+    }
+
+    /// Turns the collected events into records, and asks for the analytics of new bars.
+    fn finish(&mut self) -> ResponseFuture<Result<BarOutput, StageError>> {
+        let interval = self.builder.interval().as_str();
+        let mut out = BarOutput::default();
+        let mut closed = Vec::new();
+        for e in self.events.drain(..) {
+            let kind = match e {
+                BarEvent::Closed(b) => {
+                    closed.push(b);
+                    "closed"
+                }
+                BarEvent::Revised(_) => "revised",
+            };
+            self.metrics
+                .bars_emitted
+                .with_label_values(&[interval, kind])
+                .inc();
+            out.bars.push(BarRecord { bar: *e.bar() });
+        }
+        if closed.is_empty() {
+            return Box::pin(async move { Ok(out) });
+        }
+        let indicators = self.indicators.clone();
+        Box::pin(async move {
+            out.analytics = indicators.send(ClosedBars(closed)).await??;
+            Ok(out)
+        })
+    }
+}
+
+impl Actor for BarBuilderActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<BarTicks> for BarBuilderActor {
+    type Result = ResponseFuture<Result<BarOutput, StageError>>;
+
+    /// Applies the ticks in order.
+    fn handle(&mut self, msg: BarTicks, _: &mut Self::Context) -> Self::Result {
+        let (builder, events, metrics) = (&mut self.builder, &mut self.events, &self.metrics);
+        let applied = guard("bar builder", || {
+            for r in msg.0.iter() {
+                match builder.on_tick(&r.tick, events) {
+                    TickOutcome::LateDropped => metrics.late_ticks_dropped.inc(),
+                    TickOutcome::OutsideSession => metrics.ticks_outside_session.inc(),
+                    TickOutcome::Applied | TickOutcome::Revised => {}
+                }
+            }
+        });
+        if let Err(e) = applied {
+            return Box::pin(async move { Err(e) });
+        }
+        self.finish()
+    }
+}
+
+impl Handler<AdvanceClock> for BarBuilderActor {
+    type Result = ResponseFuture<Result<BarOutput, StageError>>;
+
+    /// Closes the bars the new watermark reaches.
+    fn handle(&mut self, msg: AdvanceClock, _: &mut Self::Context) -> Self::Result {
+        let (builder, events) = (&mut self.builder, &mut self.events);
+        if let Err(e) = guard("bar builder clock", || builder.advance_to(msg.0, events)) {
+            return Box::pin(async move { Err(e) });
+        }
+        self.finish()
+    }
+}
+
+impl Handler<BuilderState> for BarBuilderActor {
+    type Result = MessageResult<BuilderState>;
+
+    /// A copy of the state, for the symbol's checkpoint.
+    fn handle(&mut self, _: BuilderState, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.builder.clone())
+    }
+}

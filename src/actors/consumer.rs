@@ -1,0 +1,447 @@
+//! `TickConsumer`: reads the raw topic and routes each symbol's ticks to its
+//! `SymbolSupervisor`, creating supervisors on first sight.
+//!
+//! Delivery guarantee: offsets are committed only after (1) every supervisor touched since
+//! the last commit has checkpointed its state, (2) the `DbWriter` and the output publisher
+//! have made everything sent so far durable. A restart therefore resumes each symbol from
+//! its checkpoint and replays only what came after it; supervisors skip ticks they have
+//! already accounted for, so redelivery changes nothing. Malformed messages go to the
+//! dead-letter topic (and are durable there before their offset is committed).
+//!
+//! Sends to supervisors are awaited (`send().await` on bounded mailboxes): a slow stage
+//! slows intake instead of growing memory.
+
+use crate::actors::messages::{Outputs, TickBatch};
+use crate::actors::publisher::{DeliveryCounter, send_waiting};
+use crate::actors::supervisor::{SymbolSettings, SymbolSupervisor, TakeCheckpoint};
+use crate::domain::Symbol;
+use crate::kafka::{topics, wire};
+use crate::metrics::Metrics;
+use crate::output::{Seq, TickRecord};
+use crate::store::Store;
+use actix::prelude::*;
+use base64::Engine;
+use futures_util::StreamExt;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::producer::ThreadedProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Message};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Settings of the consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub bootstrap: String,
+    /// Consumer group: instances sharing it share the partitions.
+    pub group: String,
+    /// Most messages routed per round.
+    pub max_batch: usize,
+    /// How often state is checkpointed and offsets committed.
+    pub commit_interval: Duration,
+}
+
+/// What the rebalance callback reports to the loop.
+enum RebalanceEvent {
+    Revoked(Vec<i32>),
+}
+
+/// librdkafka callbacks: rebalances (to drop supervisors of lost partitions) and
+/// statistics (consumer lag).
+struct PipelineContext {
+    events: mpsc::UnboundedSender<RebalanceEvent>,
+    metrics: Metrics,
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, stats: Statistics) {
+        if let Some(topic) = stats.topics.get(topics::RAW) {
+            for (id, p) in &topic.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&id.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let parts = list.elements().iter().map(|e| e.partition()).collect();
+            // Unbounded but rare: one event per rebalance.
+            let _ = self.events.send(RebalanceEvent::Revoked(parts));
+        }
+    }
+}
+
+/// Asks the consumer to stop after a final checkpoint and commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// The consumer actor: a handle on the consume loop, which runs as a future of its context.
+pub struct TickConsumer {
+    inner: Option<ConsumeLoop>,
+    stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
+}
+
+impl TickConsumer {
+    /// A consumer of the raw topic routing to supervisors that write through `outputs`.
+    ///
+    /// # Errors
+    /// When the Kafka clients cannot be created or the topic subscribed.
+    pub fn new(
+        settings: ConsumerSettings,
+        symbols: Arc<SymbolSettings>,
+        store: Store,
+        outputs: Outputs,
+        metrics: Metrics,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let consumer: StreamConsumer<PipelineContext> = ClientConfig::new()
+            .set("bootstrap.servers", &settings.bootstrap)
+            .set("group.id", &settings.group)
+            .set("enable.auto.commit", "false")
+            // A new group reads everything retained: nothing produced before the first
+            // start is skipped (the reference started at `latest`).
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("statistics.interval.ms", "5000")
+            .set("fetch.wait.max.ms", "10")
+            .create_with_context(PipelineContext {
+                events: tx,
+                metrics: metrics.clone(),
+            })?;
+        consumer.subscribe(&[topics::RAW])?;
+        let dlq = crate::actors::publisher::producer(&settings.bootstrap)?;
+        Ok(Self {
+            inner: Some(ConsumeLoop {
+                consumer: Arc::new(consumer),
+                dlq: Arc::new(dlq),
+                settings,
+                symbols,
+                store,
+                outputs,
+                metrics,
+                arbiters,
+                next_arbiter: 0,
+                supervisors: HashMap::new(),
+                partition_of: HashMap::new(),
+                touched: HashSet::new(),
+                positions: HashMap::new(),
+                rebalances: rx,
+            }),
+            stop: None,
+        })
+    }
+}
+
+impl Actor for TickConsumer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.stop = Some(stop_tx);
+        if let Some(inner) = self.inner.take() {
+            ctx.spawn(inner.run(stop_rx).into_actor(self).map(|res, _, ctx| {
+                if let Err(e) = res {
+                    tracing::error!(error = %format!("{e:#}"), "consumer loop ended");
+                }
+                ctx.stop();
+            }));
+        }
+    }
+}
+
+impl Handler<Shutdown> for TickConsumer {
+    type Result = ResponseFuture<()>;
+
+    /// Stops consuming after a last checkpoint and commit; answers when done.
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        let stop = self.stop.take();
+        Box::pin(async move {
+            if let Some(stop) = stop {
+                let (done_tx, done_rx) = oneshot::channel();
+                if stop.send(done_tx).is_ok() {
+                    let _ = done_rx.await;
+                }
+            }
+        })
+    }
+}
+
+/// The consume loop's state.
+struct ConsumeLoop {
+    consumer: Arc<StreamConsumer<PipelineContext>>,
+    dlq: Arc<ThreadedProducer<DeliveryCounter>>,
+    settings: ConsumerSettings,
+    symbols: Arc<SymbolSettings>,
+    store: Store,
+    outputs: Outputs,
+    metrics: Metrics,
+    /// Supervisors are spread over these arbiters (one per core).
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    supervisors: HashMap<Symbol, Addr<SymbolSupervisor>>,
+    partition_of: HashMap<Symbol, i32>,
+    /// Symbols with ticks since the last checkpoint.
+    touched: HashSet<Symbol>,
+    /// Next offset to commit, per partition.
+    positions: HashMap<i32, i64>,
+    rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
+}
+
+impl ConsumeLoop {
+    async fn run(mut self, mut stop: oneshot::Receiver<oneshot::Sender<()>>) -> anyhow::Result<()> {
+        let consumer = self.consumer.clone();
+        let mut stream = consumer.stream().ready_chunks(self.settings.max_batch);
+        let mut commit_timer = tokio::time::interval(self.settings.commit_interval);
+        commit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut groups: HashMap<Symbol, Vec<TickRecord>> = HashMap::new();
+        loop {
+            tokio::select! {
+                done = &mut stop => {
+                    self.commit().await;
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    return Ok(());
+                }
+                _ = commit_timer.tick() => self.commit().await,
+                chunk = stream.next() => {
+                    let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
+                    while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
+                        self.revoke(&parts);
+                    }
+                    for msg in chunk {
+                        match msg {
+                            Ok(m) => self.accept(&m, &mut groups).await,
+                            Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
+                        }
+                    }
+                    self.dispatch(&mut groups).await;
+                }
+            }
+        }
+    }
+
+    /// Parses one message into its symbol's group, or dead-letters it.
+    async fn accept(
+        &mut self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        self.metrics.messages_consumed.inc();
+        let seq = Seq {
+            partition: m.partition(),
+            offset: m.offset(),
+        };
+        match wire::parse_raw_tick(m.payload().unwrap_or_default()) {
+            Ok(tick) => {
+                self.partition_of.insert(tick.symbol(), seq.partition);
+                groups
+                    .entry(tick.symbol())
+                    .or_default()
+                    .push(TickRecord { tick, seq });
+            }
+            Err(e) => self.dead_letter(m, &e.to_string(), e.label()).await,
+        }
+        self.positions.insert(seq.partition, seq.offset + 1);
+    }
+
+    async fn dead_letter(
+        &self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        error: &str,
+        reason: &str,
+    ) {
+        self.metrics.dlq_messages.with_label_values(&[reason]).inc();
+        let payload = m.payload().unwrap_or_default();
+        let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+        let letter = wire::DeadLetter {
+            error: error.to_owned(),
+            reason: reason.to_owned(),
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: key.clone(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
+            received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
+        };
+        // unwrap: a struct of strings and integers always serialises.
+        let bytes = serde_json::to_vec(&letter).unwrap();
+        if let Err(e) =
+            send_waiting(&self.dlq, topics::DLQ, key.as_deref().unwrap_or(""), &bytes).await
+        {
+            tracing::error!(error = %e, "cannot enqueue dead letter");
+        }
+    }
+
+    /// Hands every group to its supervisor, all supervisors concurrently.
+    async fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        let mut sends = Vec::with_capacity(groups.len());
+        for (symbol, ticks) in groups.drain() {
+            if ticks.is_empty() {
+                continue;
+            }
+            let addr = self.supervisor(symbol);
+            self.touched.insert(symbol);
+            let batch: Arc<[TickRecord]> = ticks.into();
+            sends.push(async move { (symbol, batch.clone(), addr.send(TickBatch(batch)).await) });
+        }
+        for (symbol, batch, result) in futures_util::future::join_all(sends).await {
+            let failure = match result {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            self.recover(symbol, &batch, &failure).await;
+        }
+    }
+
+    /// A supervisor failed on `batch`: it restarts from its checkpoint, so replay the
+    /// partition from the last commit (every other supervisor skips what it has seen). A
+    /// batch that fails again after the replay is dead-lettered, tick by tick.
+    async fn recover(&mut self, symbol: Symbol, batch: &Arc<[TickRecord]>, failure: &str) {
+        tracing::error!(%symbol, error = failure, "symbol failed; restarting it and replaying its partition");
+        let Some(first) = batch.first() else { return };
+        let partition = first.seq.partition;
+        // Let the restarted supervisor reload, then give it the failing batch once more.
+        let addr = self.supervisor(symbol);
+        match addr.send(TickBatch(batch.clone())).await {
+            Ok(Ok(())) => {}
+            _ => {
+                for r in batch.iter() {
+                    self.metrics
+                        .dlq_messages
+                        .with_label_values(&["processing_failed"])
+                        .inc();
+                    let payload = wire::encode_raw_tick(&r.tick);
+                    let letter = serde_json::json!({
+                        "error": failure, "reason": "processing_failed", "topic": topics::RAW,
+                        "partition": r.seq.partition, "offset": r.seq.offset,
+                        "payload": String::from_utf8_lossy(&payload),
+                    });
+                    let _ = send_waiting(
+                        &self.dlq,
+                        topics::DLQ,
+                        symbol.as_str(),
+                        &serde_json::to_vec(&letter).unwrap_or_default(),
+                    )
+                    .await;
+                }
+                self.supervisors.remove(&symbol);
+            }
+        }
+        // Ticks between the checkpoint and this batch are in Kafka: replay them.
+        let committed = self.consumer.committed(Duration::from_secs(5)).ok();
+        let offset = committed
+            .and_then(|tpl| {
+                tpl.find_partition(topics::RAW, partition)
+                    .map(|e| e.offset())
+            })
+            .unwrap_or(Offset::Beginning);
+        let offset = if matches!(offset, Offset::Invalid) {
+            Offset::Beginning
+        } else {
+            offset
+        };
+        if let Err(e) = self
+            .consumer
+            .seek(topics::RAW, partition, offset, Duration::from_secs(5))
+        {
+            tracing::error!(error = %e, partition, "cannot seek back for replay");
+        }
+    }
+
+    /// The supervisor of `symbol`, started on first use (round-robin over the arbiters).
+    fn supervisor(&mut self, symbol: Symbol) -> Addr<SymbolSupervisor> {
+        if let Some(a) = self.supervisors.get(&symbol) {
+            return a.clone();
+        }
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        let (settings, store, outputs, metrics) = (
+            self.symbols.clone(),
+            self.store.clone(),
+            self.outputs.clone(),
+            self.metrics.clone(),
+        );
+        let addr = actix::Supervisor::start_in_arbiter(arbiter, move |_| {
+            SymbolSupervisor::new(symbol, settings, store, outputs, metrics)
+        });
+        self.supervisors.insert(symbol, addr.clone());
+        addr
+    }
+
+    /// Drops the supervisors of lost partitions (their new owner resumes from checkpoints).
+    fn revoke(&mut self, partitions: &[i32]) {
+        let lost: Vec<Symbol> = self
+            .partition_of
+            .iter()
+            .filter(|(_, p)| partitions.contains(p))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in lost {
+            self.supervisors.remove(&s);
+            self.partition_of.remove(&s);
+            self.touched.remove(&s);
+        }
+        for p in partitions {
+            self.positions.remove(p);
+        }
+        tracing::info!(?partitions, "partitions revoked");
+    }
+
+    /// Checkpoints touched symbols, waits until everything is durable, commits offsets.
+    async fn commit(&mut self) {
+        if self.positions.is_empty() {
+            return;
+        }
+        let touched: Vec<Symbol> = self.touched.drain().collect();
+        let checkpoints: Vec<_> = touched
+            .iter()
+            .filter_map(|s| self.supervisors.get(s).map(|a| a.send(TakeCheckpoint)))
+            .collect();
+        for r in futures_util::future::join_all(checkpoints).await {
+            if let Err(e) = r
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                tracing::error!(error = %e, "checkpoint failed; not committing");
+                return;
+            }
+        }
+        if let Err(e) = self.outputs.flush().await {
+            tracing::error!(error = %e, "outputs not durable; not committing");
+            return;
+        }
+        let dlq = self.dlq.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || {
+            rdkafka::producer::Producer::flush(&*dlq, Duration::from_secs(30))
+        })
+        .await
+        {
+            tracing::error!(error = %e, "dead letters not flushed; not committing");
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in &self.positions {
+            if let Err(e) = tpl.add_partition_offset(topics::RAW, *p, Offset::Offset(*next)) {
+                tracing::error!(error = %e, "bad offset");
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(error = %e, "offset commit failed; will retry with the next one");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `OutputPublisher`: every symbol's outputs onto the output topics, keyed by symbol.
+//!
+//! librdkafka queues and batches the messages; a full queue makes the handler wait (and so
+//! the sender), never drop. [`Flush`] waits until every message so far is acknowledged by
+//! the brokers, or reports the delivery failures since the last flush.
+
+use crate::actors::messages::{Flush, Publish};
+use crate::kafka::{topics, wire};
+use crate::metrics::Metrics;
+use actix::prelude::*;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counts delivery failures reported by librdkafka's delivery callback.
+#[derive(Default, Clone)]
+pub struct DeliveryCounter {
+    failed: Arc<AtomicU64>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        if let Err((e, _)) = result {
+            tracing::error!(error = %e, "output message not delivered");
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A producer for tickflow's topics: idempotent, LZ4, acknowledged by all replicas.
+///
+/// # Errors
+/// When librdkafka rejects the configuration.
+pub fn producer(bootstrap: &str) -> anyhow::Result<ThreadedProducer<DeliveryCounter>> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "200000")
+        .create_with_context(DeliveryCounter::default())?)
+}
+
+/// Sends `payload` to `topic` keyed by `key`, waiting while librdkafka's queue is full.
+pub async fn send_waiting(
+    producer: &ThreadedProducer<DeliveryCounter>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(BaseRecord::<str, [u8]>::to(topic).key(key).payload(payload)) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// The output-topic publisher.
+pub struct OutputPublisher {
+    producer: Arc<ThreadedProducer<DeliveryCounter>>,
+    metrics: Metrics,
+    /// Failures already reported by a flush.
+    reported_failures: u64,
+}
+
+impl OutputPublisher {
+    /// A publisher to the cluster at `bootstrap`.
+    ///
+    /// # Errors
+    /// When the producer cannot be created.
+    pub fn new(bootstrap: &str, metrics: Metrics) -> anyhow::Result<Self> {
+        Ok(Self {
+            producer: Arc::new(producer(bootstrap)?),
+            metrics,
+            reported_failures: 0,
+        })
+    }
+}
+
+impl Actor for OutputPublisher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+    }
+}
+
+impl Handler<Publish> for OutputPublisher {
+    type Result = AtomicResponse<Self, ()>;
+
+    /// Encodes and enqueues every bar, analytics and realtime record of the batch.
+    fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
+        let (producer, metrics) = (self.producer.clone(), self.metrics.clone());
+        AtomicResponse::new(Box::pin(
+            async move {
+                let b = &msg.0;
+                let mut out: Vec<(&str, String, Vec<u8>)> =
+                    Vec::with_capacity(b.bars.len() + b.analytics.len() + b.realtime.len());
+                out.extend(b.bars.iter().map(|r| {
+                    (
+                        topics::OHLCV,
+                        r.bar.symbol.to_string(),
+                        wire::encode_bar(&r.bar),
+                    )
+                }));
+                out.extend(b.analytics.iter().map(|a| {
+                    (
+                        topics::ANALYTICS,
+                        a.symbol.to_string(),
+                        wire::encode_analytics(a),
+                    )
+                }));
+                out.extend(b.realtime.iter().map(|r| {
+                    (
+                        topics::REALTIME,
+                        r.symbol.to_string(),
+                        wire::encode_realtime(r),
+                    )
+                }));
+                for (topic, key, payload) in &out {
+                    match send_waiting(&producer, topic, key, payload).await {
+                        Ok(()) => metrics.published.with_label_values(&[topic]).inc(),
+                        Err(e) => {
+                            tracing::error!(error = %e, topic, "cannot enqueue output message");
+                            producer.context().failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+impl Handler<Flush> for OutputPublisher {
+    type Result = AtomicResponse<Self, Result<(), String>>;
+
+    /// Waits until librdkafka has delivered everything queued (in a blocking thread: flush
+    /// blocks), then reports failures since the last flush.
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+        let producer = self.producer.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("output topics not flushed: {e}"))
+            }
+            .into_actor(self)
+            .map(|res, act, _| {
+                let failed = act.producer.context().failed.load(Ordering::Relaxed);
+                let new = failed - act.reported_failures;
+                act.reported_failures = failed;
+                res?;
+                if new > 0 {
+                    return Err(format!("{new} output messages were not delivered"));
+                }
+                Ok(())
+            }),
+        ))
+    }
+}

@@ -1,0 +1,208 @@
+//! `tickflow serve`, `tickflow migrate`, `tickflow create-topics`.
+
+use crate::actors::{DbWriterSettings, SymbolSettings};
+use crate::app::{App, FeedKind, Settings};
+use crate::domain::{BarBuilderConfig, Interval, Symbol, TradingCalendar};
+use crate::kafka::topics::TopicSettings;
+use crate::store::{MemoryLimits, PgStore, Retention};
+use anyhow::Context;
+use std::time::Duration;
+
+/// Options of `tickflow serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Kafka bootstrap servers; without it an embedded broker is started.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub kafka_bootstrap: Option<String>,
+    /// PostgreSQL/TimescaleDB URL; without it a bounded in-memory store is used.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Connections in the database pool.
+    #[arg(long, env = "TICKFLOW_DB_POOL", default_value_t = 8)]
+    pub db_pool: usize,
+    /// Where the HTTP API listens.
+    #[arg(long, env = "TICKFLOW_HTTP_ADDR", default_value = "0.0.0.0:8000")]
+    pub http_addr: String,
+    /// Where ticks come from.
+    #[arg(long, env = "TICKFLOW_FEED", value_enum, default_value = "sim")]
+    pub feed: FeedKind,
+    /// Symbols the feed streams (comma-separated).
+    #[arg(
+        long,
+        env = "TICKFLOW_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "AAPL,MSFT,GOOG,AMZN,TSLA"
+    )]
+    pub symbols: Vec<Symbol>,
+    /// Simulated trades per second over all symbols.
+    #[arg(long, env = "TICKFLOW_SIM_RATE", default_value_t = 50.0)]
+    pub sim_rate: f64,
+    /// Bar intervals built for every symbol (comma-separated).
+    #[arg(
+        long,
+        env = "TICKFLOW_INTERVALS",
+        value_delimiter = ',',
+        default_value = "1m,5m,1h,1d"
+    )]
+    pub intervals: Vec<Interval>,
+    /// Trading calendar of symbols without an override: us-equity or utc.
+    #[arg(long, env = "TICKFLOW_CALENDAR", default_value = "us-equity")]
+    pub calendar: TradingCalendar,
+    /// Per-symbol calendars, e.g. BTC-USD=utc (comma-separated).
+    #[arg(long, env = "TICKFLOW_SYMBOL_CALENDARS", value_delimiter = ',', value_parser = parse_symbol_calendar)]
+    pub symbol_calendar: Vec<(Symbol, TradingCalendar)>,
+    /// How far event time must pass a bar's end before it closes.
+    #[arg(long, env = "TICKFLOW_GRACE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// How long a closed bar accepts late trades as revisions.
+    #[arg(long, env = "TICKFLOW_ALLOWED_LATENESS", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub allowed_lateness: Duration,
+    /// Consumer group shared by the instances that split the work.
+    #[arg(long, env = "TICKFLOW_GROUP", default_value = "tickflow-pipeline")]
+    pub group: String,
+    /// How often state is checkpointed and offsets committed.
+    #[arg(long, env = "TICKFLOW_COMMIT_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub commit_interval: Duration,
+    /// Most raw messages routed per round.
+    #[arg(long, default_value_t = 5000)]
+    pub max_batch: usize,
+    /// Rows that start a database flush.
+    #[arg(long, default_value_t = 5000)]
+    pub db_flush_rows: usize,
+    /// Longest a row waits for a database flush.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub db_flush_interval: Duration,
+    /// Arbiters (threads) the symbol actors are spread over; default: one per core.
+    #[arg(long, env = "TICKFLOW_WORKERS")]
+    pub workers: Option<usize>,
+    /// How often expired rows are deleted (plain PostgreSQL and the memory store).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retention_every: Duration,
+    #[command(flatten)]
+    pub topics: TopicSettings,
+    #[command(flatten)]
+    pub retention: Retention,
+}
+
+fn parse_symbol_calendar(s: &str) -> Result<(Symbol, TradingCalendar), String> {
+    let (sym, cal) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not SYMBOL=CALENDAR"))?;
+    Ok((
+        Symbol::parse(sym).map_err(|e| e.to_string())?,
+        cal.parse()
+            .map_err(|e: crate::domain::calendar::CalendarError| e.to_string())?,
+    ))
+}
+
+impl ServeArgs {
+    /// The settings `App::build` takes.
+    pub fn settings(&self) -> Settings {
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4);
+        Settings {
+            kafka_bootstrap: self
+                .kafka_bootstrap
+                .clone()
+                .filter(|s| !s.trim().is_empty()),
+            database_url: self.database_url.clone().filter(|s| !s.trim().is_empty()),
+            db_pool_size: self.db_pool,
+            http_addr: self.http_addr.clone(),
+            feed: self.feed,
+            feed_symbols: self.symbols.clone(),
+            sim_rate: self.sim_rate,
+            symbols: SymbolSettings {
+                intervals: self.intervals.clone(),
+                default_calendar: self.calendar,
+                calendars: self.symbol_calendar.clone(),
+                bars: BarBuilderConfig {
+                    grace_micros: micros(self.grace),
+                    allowed_lateness_micros: micros(self.allowed_lateness),
+                },
+            },
+            topics: self.topics.clone(),
+            retention: self.retention.clone(),
+            retention_every: self.retention_every,
+            db_writer: DbWriterSettings {
+                flush_rows: self.db_flush_rows,
+                flush_interval: self.db_flush_interval,
+            },
+            group: self.group.clone(),
+            max_batch: self.max_batch,
+            commit_interval: self.commit_interval,
+            workers: self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            memory_limits: MemoryLimits::default(),
+        }
+    }
+}
+
+/// Runs the platform until Ctrl-C or SIGTERM, then shuts down cleanly.
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings();
+    actix::System::new().block_on(async move {
+        let app = App::build(settings).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down: final checkpoint, commit and flush");
+        app.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// Options of `tickflow migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// PostgreSQL/TimescaleDB URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+}
+
+pub(crate) fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = PgStore::connect(&args.database_url, 1).await?;
+        tracing::info!(timescale = store.timescale(), "schema up to date");
+        Ok(())
+    })
+}
+
+/// Options of `tickflow create-topics`.
+#[derive(Debug, clap::Args)]
+pub struct CreateTopicsArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub kafka_bootstrap: String,
+    #[command(flatten)]
+    pub topics: TopicSettings,
+}
+
+pub(crate) fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let created = rt
+        .block_on(crate::kafka::topics::create_topics(
+            &args.kafka_bootstrap,
+            &args.topics,
+        ))
+        .context("cannot create topics")?;
+    println!(
+        "created: {}",
+        if created.is_empty() {
+            "none (all exist)".to_owned()
+        } else {
+            created.join(", ")
+        }
+    );
+    Ok(())
+}

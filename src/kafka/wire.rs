@@ -1,0 +1,287 @@
+//! Message formats on the topics: the reference platform's JSON field names, one timestamp
+//! convention (RFC 3339 UTC strings, `Z` suffix, key time = trade time for ticks and bar
+//! start for bars and analytics), every message keyed by its symbol.
+
+use crate::domain::tick::TickError;
+use crate::domain::time::{TimeError, timestamp_from_epoch};
+use crate::domain::{Bar, Source, Symbol, Tick, parse_timestamp};
+use crate::output::{AnalyticsRecord, RealtimeRecord};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Why a raw message is not a tick; each becomes a dead-letter reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WireError {
+    #[error("not a JSON tick object: {0}")]
+    NotJson(String),
+    #[error("missing field {0:?}")]
+    MissingField(&'static str),
+    #[error("bad symbol: {0}")]
+    Symbol(#[from] crate::domain::symbol::SymbolError),
+    #[error("bad timestamp: {0}")]
+    Timestamp(#[from] TimeError),
+    #[error("bad tick: {0}")]
+    Tick(#[from] TickError),
+}
+
+impl WireError {
+    /// A short, fixed label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NotJson(_) => "not_json",
+            Self::MissingField(_) => "missing_field",
+            Self::Symbol(_) => "bad_symbol",
+            Self::Timestamp(_) => "bad_timestamp",
+            Self::Tick(_) => "bad_tick",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TimestampIn<'a> {
+    Number(f64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+}
+
+#[derive(Deserialize)]
+struct RawTickIn<'a> {
+    #[serde(borrow)]
+    symbol: Option<Cow<'a, str>>,
+    price: Option<f64>,
+    #[serde(borrow)]
+    timestamp: Option<TimestampIn<'a>>,
+    /// The trade size (null or absent: 0).
+    volume: Option<f64>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+}
+
+/// Parses a raw-topic message (§1.2a of the reference: `symbol`, `price`, `timestamp` as an
+/// ISO string or epoch seconds/ms, `volume` = trade size, `source`). Naive ISO times are UTC.
+///
+/// # Errors
+/// A [`WireError`] naming what is wrong.
+pub fn parse_raw_tick(payload: &[u8]) -> Result<Tick, WireError> {
+    let raw: RawTickIn<'_> =
+        serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let symbol = Symbol::parse(&raw.symbol.ok_or(WireError::MissingField("symbol"))?)?;
+    let price = raw.price.ok_or(WireError::MissingField("price"))?;
+    let ts = match raw.timestamp.ok_or(WireError::MissingField("timestamp"))? {
+        TimestampIn::Number(n) => timestamp_from_epoch(n)?,
+        TimestampIn::Text(t) => parse_timestamp(&t, chrono_tz::UTC)?,
+    };
+    let source = Source::new(raw.source.as_deref().unwrap_or("unknown"));
+    Ok(Tick::new(
+        symbol,
+        ts,
+        price,
+        raw.volume.unwrap_or(0.0),
+        source,
+    )?)
+}
+
+/// The raw-topic JSON of a tick.
+#[derive(Serialize)]
+pub struct RawTickOut<'a> {
+    pub symbol: &'a str,
+    pub price: f64,
+    pub timestamp: String,
+    pub volume: f64,
+    pub source: &'a str,
+}
+
+/// Encodes a tick for the raw topic.
+pub fn encode_raw_tick(tick: &Tick) -> Vec<u8> {
+    let (symbol, source) = (tick.symbol(), tick.source());
+    let out = RawTickOut {
+        symbol: symbol.as_str(),
+        price: tick.price(),
+        timestamp: tick.ts().to_rfc3339(),
+        volume: tick.size(),
+        source: source.as_str(),
+    };
+    // unwrap: serialising a struct of strings and finite numbers cannot fail.
+    serde_json::to_vec(&out).unwrap()
+}
+
+/// A bar on `market.prices.ohlcv` (§1.2b field names, plus trades, vwap, revision).
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct BarMessage {
+    pub symbol: String,
+    /// Minutes, as `interval_minutes` (the reference sent the same number twice).
+    pub interval: u32,
+    /// Bar start.
+    pub timestamp: String,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+    pub event_type: String,
+    pub interval_minutes: u32,
+    pub bar_start_ts: String,
+    pub bar_end_ts: String,
+    pub trades: u64,
+    pub vwap: Option<f64>,
+    pub revision: u32,
+}
+
+/// Encodes a bar for `market.prices.ohlcv`.
+pub fn encode_bar(bar: &Bar) -> Vec<u8> {
+    let start = bar.start.to_rfc3339();
+    let msg = BarMessage {
+        symbol: bar.symbol.to_string(),
+        interval: bar.interval.minutes(),
+        timestamp: start.clone(),
+        open: bar.open,
+        high: bar.high,
+        low: bar.low,
+        close: bar.close,
+        volume: bar.volume,
+        event_type: "price.ohlcv".into(),
+        interval_minutes: bar.interval.minutes(),
+        bar_start_ts: start,
+        bar_end_ts: bar.end.to_rfc3339(),
+        trades: bar.trades,
+        vwap: bar.vwap(),
+        revision: bar.revision,
+    };
+    // unwrap: plain data, finite numbers.
+    serde_json::to_vec(&msg).unwrap()
+}
+
+fn indicators_json<const N: usize>(
+    values: &crate::domain::indicators::NamedValues<N>,
+    skip_undefined: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    values
+        .iter()
+        .filter(|(_, v)| !skip_undefined || v.is_some())
+        .map(|(k, v)| {
+            (
+                k.to_owned(),
+                v.map_or(serde_json::Value::Null, serde_json::Value::from),
+            )
+        })
+        .collect()
+}
+
+/// Encodes bar analytics for `market.analytics` (§1.2e; `interval_minutes` an integer,
+/// `timestamp` the bar start, every indicator key present, `null` while warming up).
+pub fn encode_analytics(a: &AnalyticsRecord) -> Vec<u8> {
+    let msg = serde_json::json!({
+        "event_type": "analytics.technical",
+        "version": "1.0",
+        "symbol": a.symbol.as_str(),
+        "interval_minutes": a.interval.minutes(),
+        "interval": a.interval.as_str(),
+        "timestamp": a.start.to_rfc3339(),
+        "price": a.price,
+        "indicators": indicators_json(&a.values, false),
+    });
+    // unwrap: a JSON value always serialises.
+    serde_json::to_vec(&msg).unwrap()
+}
+
+/// Encodes realtime metrics for `market.analytics.realtime` (§1.2f; keys only when defined).
+pub fn encode_realtime(r: &RealtimeRecord) -> Vec<u8> {
+    let msg = serde_json::json!({
+        "event_type": "analytics.realtime",
+        "version": "1.0",
+        "symbol": r.symbol.as_str(),
+        "timestamp": r.ts.to_rfc3339(),
+        "price": r.price,
+        "indicators": indicators_json(&r.values, true),
+    });
+    // unwrap: a JSON value always serialises.
+    serde_json::to_vec(&msg).unwrap()
+}
+
+/// A dead-letter message: why, where from, and the original bytes.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct DeadLetter {
+    pub error: String,
+    pub reason: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    /// The original payload as text (lossy for non-UTF-8 bytes).
+    pub payload: String,
+    /// The original payload, exactly, in base64.
+    pub payload_base64: String,
+    pub received_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_tick_shapes_parse() {
+        let iso = br#"{"symbol": "aapl", "price": 229.35, "timestamp": "2025-08-18T19:43:05.123456", "volume": 100, "source": "yfinance"}"#;
+        let t = parse_raw_tick(iso).unwrap();
+        assert_eq!(
+            (
+                t.symbol().as_str(),
+                t.price(),
+                t.size(),
+                t.source().as_str()
+            ),
+            ("AAPL", 229.35, 100.0, "yfinance")
+        );
+        let ms = br#"{"symbol":"AAPL","price":1.5,"timestamp":1755546185000}"#;
+        let t = parse_raw_tick(ms).unwrap();
+        assert_eq!(
+            (t.ts().micros(), t.size(), t.source().as_str()),
+            (1_755_546_185_000_000, 0.0, "unknown")
+        );
+        let secs = br#"{"symbol":"AAPL","price":1.5,"timestamp":1755546185.5,"volume":null}"#;
+        assert_eq!(
+            parse_raw_tick(secs).unwrap().ts().micros(),
+            1_755_546_185_500_000
+        );
+    }
+
+    #[test]
+    fn bad_ticks_name_their_fault() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"not json", "not_json"),
+            (br#"{"price":1,"timestamp":1}"#, "missing_field"),
+            (br#"{"symbol":"A B","price":1,"timestamp":1}"#, "bad_symbol"),
+            (br#"{"symbol":"A","price":-1,"timestamp":1}"#, "bad_tick"),
+            (
+                br#"{"symbol":"A","price":1,"timestamp":"soon"}"#,
+                "bad_timestamp",
+            ),
+            (br#"{"symbol":"A","price":"1","timestamp":1}"#, "not_json"),
+            (
+                br#"{"symbol":"A","price":1,"timestamp":1,"volume":-5}"#,
+                "bad_tick",
+            ),
+        ];
+        for (payload, label) in cases {
+            assert_eq!(
+                parse_raw_tick(payload).unwrap_err().label(),
+                label,
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_ticks_parse_back_identically() {
+        let t = Tick::new(
+            Symbol::parse("MSFT").unwrap(),
+            crate::domain::Timestamp::from_micros(1_700_000_000_123_456),
+            0.1 + 0.2,
+            7.0,
+            Source::new("sim"),
+        )
+        .unwrap();
+        assert_eq!(parse_raw_tick(&encode_raw_tick(&t)).unwrap(), t);
+    }
+}

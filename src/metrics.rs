@@ -1,0 +1,198 @@
+//! `Metrics`: every Prometheus series tickflow exports, registered once in one registry.
+//!
+//! Labels stay low-cardinality: intervals, reasons, tables, route templates; never symbols.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+/// The registry and its series. Cloning shares them (each series is an `Arc` inside).
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Raw messages consumed (reference name: `kafka_messages_consumed_total`).
+    pub messages_consumed: IntCounter,
+    /// Valid ticks processed.
+    pub ticks_consumed: IntCounter,
+    /// Bars emitted, by interval and kind (closed, revised).
+    pub bars_emitted: IntCounterVec,
+    /// Messages sent to the dead-letter topic, by reason.
+    pub dlq_messages: IntCounterVec,
+    /// Ticks dropped as later than the allowed lateness.
+    pub late_ticks_dropped: IntCounter,
+    /// Ticks outside the trading session (ignored by daily bars only).
+    pub ticks_outside_session: IntCounter,
+    /// Rows per database flush.
+    pub db_batch_rows: Histogram,
+    /// Seconds per database flush.
+    pub db_flush_seconds: Histogram,
+    /// Rows stored, by table kind (reference name: `records_stored_total{type}`).
+    pub records_stored: IntCounterVec,
+    /// Failed flushes (each is retried).
+    pub persistence_errors: IntCounter,
+    /// Consumer lag per partition of the raw topic (messages behind the high watermark).
+    pub consumer_lag: IntGaugeVec,
+    /// Messages waiting in a stage's queue, by stage.
+    pub mailbox_depth: IntGaugeVec,
+    /// Output messages published, by topic.
+    pub published: IntCounterVec,
+    /// Ticks published by the built-in feed (reference: `price_updates_published_total`).
+    pub feed_published: IntCounter,
+    /// Feed errors.
+    pub feed_errors: IntCounter,
+    /// Live `SymbolSupervisor`s.
+    pub symbols_active: IntGauge,
+    /// Supervisor restarts after a panic.
+    pub symbol_restarts: IntCounter,
+    /// API requests by route template and method.
+    pub api_requests: IntCounterVec,
+    /// API responses with status ≥ 400, by route template, method and status.
+    pub api_errors: IntCounterVec,
+    /// API latency by route template.
+    pub api_latency: HistogramVec,
+    /// WebSocket clients, and clients closed for falling behind.
+    pub ws_clients: IntGauge,
+    pub ws_evicted: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every series.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m;
+                // unwrap: names are constants, unique within this fresh registry.
+                registry.register(Box::new(m.clone())).unwrap();
+                m
+            }};
+        }
+        let counter = |n: &str, h: &str| IntCounter::new(n, h).unwrap();
+        let counter_vec =
+            |n: &str, h: &str, l: &[&str]| IntCounterVec::new(Opts::new(n, h), l).unwrap();
+        let rows_buckets = vec![
+            1.0, 10.0, 100.0, 500.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0,
+        ];
+        let secs_buckets = prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap();
+        Self {
+            messages_consumed: reg!(counter(
+                "kafka_messages_consumed_total",
+                "Raw messages consumed"
+            )),
+            ticks_consumed: reg!(counter("ticks_consumed_total", "Valid ticks processed")),
+            bars_emitted: reg!(counter_vec(
+                "bars_emitted_total",
+                "Bars emitted",
+                &["interval", "kind"]
+            )),
+            dlq_messages: reg!(counter_vec(
+                "dlq_messages_total",
+                "Messages sent to the dead-letter topic",
+                &["reason"]
+            )),
+            late_ticks_dropped: reg!(counter(
+                "late_ticks_dropped_total",
+                "Ticks later than the allowed lateness"
+            )),
+            ticks_outside_session: reg!(counter(
+                "ticks_outside_session_total",
+                "Ticks outside the daily session"
+            )),
+            db_batch_rows: reg!(
+                Histogram::with_opts(
+                    HistogramOpts::new("db_batch_rows", "Rows per database flush")
+                        .buckets(rows_buckets)
+                )
+                .unwrap()
+            ),
+            db_flush_seconds: reg!(
+                Histogram::with_opts(
+                    HistogramOpts::new("db_flush_seconds", "Seconds per database flush")
+                        .buckets(secs_buckets.clone())
+                )
+                .unwrap()
+            ),
+            records_stored: reg!(counter_vec(
+                "records_stored_total",
+                "Rows stored",
+                &["type"]
+            )),
+            persistence_errors: reg!(counter(
+                "persistence_errors_total",
+                "Failed database flushes (retried)"
+            )),
+            consumer_lag: reg!(
+                IntGaugeVec::new(
+                    Opts::new("consumer_lag", "Messages behind the high watermark"),
+                    &["partition"]
+                )
+                .unwrap()
+            ),
+            mailbox_depth: reg!(
+                IntGaugeVec::new(
+                    Opts::new("mailbox_depth", "Messages queued in a stage"),
+                    &["stage"]
+                )
+                .unwrap()
+            ),
+            published: reg!(counter_vec(
+                "output_messages_published_total",
+                "Output messages published",
+                &["topic"]
+            )),
+            feed_published: reg!(counter(
+                "price_updates_published_total",
+                "Ticks published by the built-in feed"
+            )),
+            feed_errors: reg!(counter("market_data_errors_total", "Feed errors")),
+            symbols_active: reg!(
+                IntGauge::new("symbols_active", "Symbols with a live supervisor").unwrap()
+            ),
+            symbol_restarts: reg!(counter(
+                "symbol_restarts_total",
+                "Symbol supervisors restarted after a panic"
+            )),
+            api_requests: reg!(counter_vec(
+                "api_requests_total",
+                "API requests",
+                &["endpoint", "method"]
+            )),
+            api_errors: reg!(counter_vec(
+                "api_errors_total",
+                "API responses with status >= 400",
+                &["endpoint", "method", "status"]
+            )),
+            api_latency: reg!(
+                HistogramVec::new(
+                    HistogramOpts::new("api_request_duration_seconds", "API latency")
+                        .buckets(secs_buckets),
+                    &["endpoint"]
+                )
+                .unwrap()
+            ),
+            ws_clients: reg!(IntGauge::new("ws_clients", "Connected WebSocket clients").unwrap()),
+            ws_evicted: reg!(counter(
+                "ws_clients_evicted_total",
+                "WebSocket clients closed for falling behind"
+            )),
+            registry,
+        }
+    }
+
+    /// The text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // unwrap: the text encoder only fails on a `fmt::Write` error, which `String` never gives.
+        prometheus::TextEncoder::new()
+            .encode_utf8(&self.registry.gather(), &mut out)
+            .unwrap();
+        out
+    }
+}

@@ -1,0 +1,159 @@
+//! `MemoryStore`: the store when no database is configured. Same tables, same upsert and
+//! retention rules as PostgreSQL, bounded in rows so a long run cannot exhaust memory.
+
+use crate::domain::{Bar, Interval, Symbol, Timestamp};
+use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, TickRecord};
+use crate::store::{Retention, WriteStats};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// Row limits per series (per symbol, or per symbol and interval); the oldest rows go first.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimits {
+    /// Trades and per-trade metrics kept per symbol.
+    pub ticks_per_symbol: usize,
+    /// Bars (and their analytics) kept per symbol and interval.
+    pub bars_per_series: usize,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        Self {
+            ticks_per_symbol: 200_000,
+            bars_per_series: 50_000,
+        }
+    }
+}
+
+/// Keys order rows the way PostgreSQL's primary keys do.
+type TickKey = (Timestamp, i64);
+
+/// The tables, per series.
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) ticks: HashMap<Symbol, BTreeMap<TickKey, TickRecord>>,
+    pub(crate) realtime: HashMap<Symbol, BTreeMap<TickKey, RealtimeRecord>>,
+    pub(crate) bars: HashMap<(Symbol, Interval), BTreeMap<Timestamp, Bar>>,
+    pub(crate) analytics: HashMap<(Symbol, Interval), BTreeMap<Timestamp, AnalyticsRecord>>,
+    pub(crate) checkpoints: HashMap<Symbol, Checkpoint>,
+}
+
+/// An in-process store. Clones share the tables.
+///
+/// A std `Mutex`, not an async one: every critical section is a few map operations with
+/// no await inside, so holding it briefly on an arbiter thread is cheaper than a task hop.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    pub(crate) tables: Arc<Mutex<Tables>>,
+    limits: MemoryLimits,
+}
+
+impl MemoryStore {
+    /// An empty store with the given limits.
+    pub fn new(limits: MemoryLimits) -> Self {
+        Self {
+            tables: Arc::default(),
+            limits,
+        }
+    }
+
+    pub(crate) fn write(&self, batches: &[Arc<OutputBatch>]) -> WriteStats {
+        // unwrap: a panic while holding the lock would already have taken the process down.
+        let mut t = self.tables.lock().unwrap();
+        let mut stats = WriteStats::default();
+        for b in batches {
+            for r in &b.ticks {
+                let series = t.ticks.entry(r.tick.symbol()).or_default();
+                series.entry((r.tick.ts(), r.seq.as_i64())).or_insert(*r);
+                trim(series, self.limits.ticks_per_symbol);
+            }
+            for r in &b.realtime {
+                let series = t.realtime.entry(r.symbol).or_default();
+                series.entry((r.ts, r.seq.as_i64())).or_insert(*r);
+                trim(series, self.limits.ticks_per_symbol);
+            }
+            for r in &b.bars {
+                let series = t.bars.entry((r.bar.symbol, r.bar.interval)).or_default();
+                match series.get(&r.bar.start) {
+                    Some(old) if old.revision > r.bar.revision => {}
+                    _ => {
+                        series.insert(r.bar.start, r.bar);
+                    }
+                }
+                trim(series, self.limits.bars_per_series);
+            }
+            for a in &b.analytics {
+                let series = t.analytics.entry((a.symbol, a.interval)).or_default();
+                series.insert(a.start, *a);
+                trim(series, self.limits.bars_per_series);
+            }
+            for c in &b.checkpoints {
+                t.checkpoints.insert(c.symbol, c.clone());
+            }
+            stats.ticks += b.ticks.len();
+            stats.realtime += b.realtime.len();
+            stats.bars += b.bars.len();
+            stats.analytics += b.analytics.len();
+            stats.checkpoints += b.checkpoints.len();
+        }
+        stats
+    }
+
+    pub(crate) fn load_checkpoint(&self, symbol: Symbol) -> Option<Checkpoint> {
+        // unwrap: see `write`.
+        self.tables
+            .lock()
+            .unwrap()
+            .checkpoints
+            .get(&symbol)
+            .cloned()
+    }
+
+    pub(crate) fn apply_retention(&self, retention: &Retention) -> u64 {
+        let now = Timestamp::from_datetime(&chrono::Utc::now());
+        let cutoff =
+            |d: std::time::Duration| now.add_micros(-(d.as_micros().min(i64::MAX as u128) as i64));
+        // unwrap: see `write`.
+        let mut t = self.tables.lock().unwrap();
+        let mut deleted = 0u64;
+        let ticks_cut = cutoff(retention.realtime_prices);
+        for series in t.ticks.values_mut() {
+            deleted += drop_before(series, |(ts, _)| *ts < ticks_cut);
+        }
+        let rt_cut = cutoff(retention.realtime_analytics);
+        for series in t.realtime.values_mut() {
+            deleted += drop_before(series, |(ts, _)| *ts < rt_cut);
+        }
+        let bar_cut = cutoff(retention.intraday_ohlcv);
+        for ((_, interval), series) in t.bars.iter_mut() {
+            if !interval.is_daily() {
+                deleted += drop_before(series, |ts| *ts < bar_cut);
+            }
+        }
+        let an_cut = cutoff(retention.intraday_analytics);
+        for ((_, interval), series) in t.analytics.iter_mut() {
+            if !interval.is_daily() {
+                deleted += drop_before(series, |ts| *ts < an_cut);
+            }
+        }
+        deleted
+    }
+}
+
+fn trim<K: Ord + Clone, V>(series: &mut BTreeMap<K, V>, limit: usize) {
+    while series.len() > limit {
+        series.pop_first();
+    }
+}
+
+fn drop_before<K: Ord + Clone, V>(
+    series: &mut BTreeMap<K, V>,
+    expired: impl Fn(&K) -> bool,
+) -> u64 {
+    let mut n = 0;
+    while series.first_key_value().is_some_and(|(k, _)| expired(k)) {
+        series.pop_first();
+        n += 1;
+    }
+    n
+}

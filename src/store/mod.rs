@@ -1,0 +1,131 @@
+//! Storage: PostgreSQL/TimescaleDB, or a bounded in-memory store with the same retention
+//! rules and the same interface when no `DATABASE_URL` is given.
+//!
+//! - [`Store`]: the handle every actor and route shares (cheap to clone).
+//! - [`PgStore`]: binary COPY and `UNNEST` upserts through a deadpool pool.
+//! - [`MemoryStore`]: per-series ordered maps, bounded by row counts and retention.
+//! - [`migrations`]: the `sql/` files, applied in order.
+
+mod memory;
+pub mod migrations;
+mod postgres;
+
+pub use memory::{MemoryLimits, MemoryStore};
+pub use postgres::PgStore;
+
+use crate::domain::Symbol;
+use crate::output::{Checkpoint, OutputBatch};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long each table keeps rows (the reference README's periods by default).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Retention {
+    /// Trades (`realtime_prices`).
+    #[arg(long = "retain-ticks", env = "TICKFLOW_RETAIN_TICKS", default_value = "5d", value_parser = humantime::parse_duration)]
+    pub realtime_prices: Duration,
+    /// Per-trade metrics (`realtime_analytics`).
+    #[arg(long = "retain-realtime-analytics", env = "TICKFLOW_RETAIN_REALTIME_ANALYTICS", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub realtime_analytics: Duration,
+    /// Intraday bars (`intraday_ohlcv`).
+    #[arg(long = "retain-intraday", env = "TICKFLOW_RETAIN_INTRADAY", default_value = "730d", value_parser = humantime::parse_duration)]
+    pub intraday_ohlcv: Duration,
+    /// Intraday bar analytics (`intraday_analytics`).
+    #[arg(long = "retain-intraday-analytics", env = "TICKFLOW_RETAIN_INTRADAY_ANALYTICS", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub intraday_analytics: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            realtime_prices: Duration::from_secs(5 * DAY),
+            realtime_analytics: Duration::from_secs(3_600),
+            intraday_ohlcv: Duration::from_secs(730 * DAY),
+            intraday_analytics: Duration::from_secs(90 * DAY),
+        }
+    }
+}
+
+impl Retention {
+    /// `(table, period)`; daily tables keep everything.
+    pub fn tables(&self) -> [(&'static str, Duration); 4] {
+        [
+            ("realtime_prices", self.realtime_prices),
+            ("realtime_analytics", self.realtime_analytics),
+            ("intraday_ohlcv", self.intraday_ohlcv),
+            ("intraday_analytics", self.intraday_analytics),
+        ]
+    }
+}
+
+/// Rows written by one flush, by table kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub ticks: usize,
+    pub bars: usize,
+    pub analytics: usize,
+    pub realtime: usize,
+    pub checkpoints: usize,
+}
+
+/// The store the pipeline writes to and the API reads from.
+#[derive(Clone)]
+pub enum Store {
+    Postgres(PgStore),
+    Memory(MemoryStore),
+}
+
+impl Store {
+    /// `postgres` or `memory`, for logs and `/health`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Memory(_) => "memory",
+        }
+    }
+
+    /// Writes the batches atomically (one transaction), idempotently.
+    ///
+    /// # Errors
+    /// When the database fails; nothing of the batches is then written.
+    pub async fn write(&self, batches: &[Arc<OutputBatch>]) -> anyhow::Result<WriteStats> {
+        match self {
+            Self::Postgres(s) => s.write(batches).await,
+            Self::Memory(s) => Ok(s.write(batches)),
+        }
+    }
+
+    /// The last checkpoint of `symbol`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load_checkpoint(&self, symbol: Symbol) -> anyhow::Result<Option<Checkpoint>> {
+        match self {
+            Self::Postgres(s) => s.load_checkpoint(symbol).await,
+            Self::Memory(s) => Ok(s.load_checkpoint(symbol)),
+        }
+    }
+
+    /// Checks the store answers.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(s) => s.ping().await,
+            Self::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Deletes rows past their retention (a no-op where TimescaleDB policies do it).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn apply_retention(&self, retention: &Retention) -> anyhow::Result<u64> {
+        match self {
+            Self::Postgres(s) => s.apply_retention(retention).await,
+            Self::Memory(s) => Ok(s.apply_retention(retention)),
+        }
+    }
+}
