@@ -52,7 +52,9 @@ impl TopicSettings {
     }
 }
 
-/// Creates every topic that does not exist yet; existing ones are left as they are.
+/// Creates every topic that does not exist yet; existing ones are left as they are. Only
+/// missing topics are requested, so a cluster without the CreateTopics API (librdkafka's
+/// mock broker, whose topics are made up front) works too.
 ///
 /// # Errors
 /// When the cluster cannot be reached or refuses a creation for another reason.
@@ -64,11 +66,25 @@ pub async fn create_topics(
         .set("bootstrap.servers", bootstrap)
         .create()
         .context("cannot create a Kafka admin client")?;
+    let admin = std::sync::Arc::new(admin);
+    let probe = admin.clone();
+    let existing: Vec<String> = tokio::task::spawn_blocking(move || {
+        probe
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|m| m.topics().iter().map(|t| t.name().to_owned()).collect())
+    })
+    .await?
+    .context("cannot read the cluster's topics")?;
     let retention: Vec<(String, String)> = settings
         .all()
         .iter()
+        .filter(|(n, _)| !existing.iter().any(|e| e == n))
         .map(|(n, r)| ((*n).to_owned(), r.as_millis().to_string()))
         .collect();
+    if retention.is_empty() {
+        return Ok(Vec::new());
+    }
     let topics: Vec<NewTopic<'_>> = retention
         .iter()
         .map(|(name, ms)| {

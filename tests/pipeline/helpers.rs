@@ -1,0 +1,333 @@
+//! Shared test plumbing: a fresh database per test, a broker per test, an app per test,
+//! tick generation and SQL snapshots.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message};
+use std::time::{Duration, Instant};
+use tickflow::actors::{DbWriterSettings, SymbolSettings};
+use tickflow::app::{App, FeedKind, Settings};
+use tickflow::domain::{
+    BarBuilderConfig, Interval, Source, Symbol, Tick, Timestamp, TradingCalendar,
+};
+use tickflow::kafka::topics::{self, TopicSettings};
+use tickflow::kafka::{EmbeddedKafka, wire};
+use tickflow::store::{MemoryLimits, Retention};
+use tokio_postgres::NoTls;
+
+/// The server tests create their databases on (`TEST_DATABASE_URL`).
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for one test and dropped after it (even when the test fails).
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `tickflow_test_<random>`; panics loudly when PostgreSQL is not there.
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for the pipeline tests and is not reachable at {admin}: {e}. Start it or set TEST_DATABASE_URL.")
+        });
+        tokio::spawn(conn);
+        let name = format!(
+            "tickflow_test_{}",
+            rand::random::<u64>() % 1_000_000_000_000
+        );
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+        let mut config: tokio_postgres::Config = admin.parse().unwrap();
+        config.dbname(&name);
+        let url = replace_dbname(&admin, &name);
+        Self { name, url }
+    }
+
+    /// A client of this database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to test database");
+        tokio::spawn(conn);
+        client
+    }
+}
+
+fn replace_dbname(url: &str, name: &str) -> String {
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends with /dbname");
+    format!("{base}/{name}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        // Drop runs outside any runtime guarantee: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) = tokio_postgres::connect(&admin, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A broker for one test, with tickflow's topics.
+pub fn broker(partitions: i32) -> EmbeddedKafka {
+    let topics = [
+        topics::RAW,
+        topics::OHLCV,
+        topics::ANALYTICS,
+        topics::REALTIME,
+        topics::DLQ,
+    ]
+    .iter()
+    .map(|t| ((*t).to_owned(), partitions))
+    .collect();
+    EmbeddedKafka::start(1, topics).expect("embedded Kafka")
+}
+
+/// Settings for an app on `bootstrap` and `database_url`, with a quick commit cadence.
+pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Settings {
+    Settings {
+        kafka_bootstrap: Some(bootstrap.to_owned()),
+        database_url: database_url.map(str::to_owned),
+        db_pool_size: 4,
+        http_addr: "127.0.0.1:0".into(),
+        feed: FeedKind::None,
+        feed_symbols: vec![],
+        sim_rate: 0.0,
+        symbols: symbol_settings(),
+        topics: TopicSettings {
+            partitions: 3,
+            replication: 1,
+            raw_retention: Duration::from_secs(86_400),
+            output_retention: Duration::from_secs(86_400),
+            dlq_retention: Duration::from_secs(86_400),
+        },
+        // Test data is from 2024: keep everything.
+        retention: Retention {
+            realtime_prices: Duration::from_secs(100 * 365 * 86_400),
+            realtime_analytics: Duration::from_secs(100 * 365 * 86_400),
+            intraday_ohlcv: Duration::from_secs(100 * 365 * 86_400),
+            intraday_analytics: Duration::from_secs(100 * 365 * 86_400),
+        },
+        retention_every: Duration::from_secs(3600),
+        db_writer: DbWriterSettings {
+            flush_rows: 2000,
+            flush_interval: Duration::from_millis(50),
+        },
+        group: group.to_owned(),
+        max_batch: 2000,
+        commit_interval: Duration::from_millis(300),
+        workers: 2,
+        memory_limits: MemoryLimits::default(),
+    }
+}
+
+/// 1m, 5m, 1h and 1d bars; BTC-USD on the UTC calendar, the rest US equities.
+pub fn symbol_settings() -> SymbolSettings {
+    SymbolSettings {
+        intervals: vec![Interval::M1, Interval::M5, Interval::H1, Interval::D1],
+        default_calendar: TradingCalendar::us_equity(),
+        calendars: vec![(Symbol::parse("BTC-USD").unwrap(), TradingCalendar::Utc24h)],
+        bars: BarBuilderConfig::default(),
+    }
+}
+
+/// Starts an app.
+pub async fn spawn_app(settings: Settings) -> App {
+    App::build(settings).await.expect("the app starts")
+}
+
+/// Deterministic trades for `symbols`: Friday 2024-03-08 (EST) 13:00–22:00 UTC and Monday
+/// 2024-03-11 (EDT) 12:00–16:00 UTC, so sessions, pre/post-market and a DST change are all
+/// in; steps from 0 (same-timestamp trades) to minutes; integer sizes, some zero; cents.
+/// Each symbol ends with a trade at 16:30:00 UTC Monday that leaves its last bars open.
+pub fn trades(symbols: &[&str], seed: u64) -> Vec<Tick> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for name in symbols {
+        let sym = Symbol::parse(name).unwrap();
+        let mut price: f64 = rng.random_range(50.0..300.0);
+        for (from, to) in [
+            (1_709_902_800, 1_709_935_200),
+            (1_710_158_400, 1_710_172_800),
+        ] {
+            let mut t: i64 = from * 1_000_000;
+            while t < to * 1_000_000 {
+                let step = match rng.random_range(0..100) {
+                    0..=9 => 0,
+                    10..=79 => rng.random_range(1_000..20_000_000),
+                    80..=97 => rng.random_range(20_000_000..120_000_000),
+                    _ => rng.random_range(120_000_000..900_000_000),
+                };
+                t += step;
+                price = (price * (1.0 + rng.random_range(-0.002..0.002))).max(1.0);
+                let size = if rng.random_range(0..20) == 0 {
+                    0.0
+                } else {
+                    f64::from(rng.random_range(1..500u32))
+                };
+                out.push(
+                    Tick::new(
+                        sym,
+                        Timestamp::from_micros(t),
+                        (price * 100.0).round() / 100.0,
+                        size,
+                        Source::new("test"),
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+        out.push(
+            Tick::new(
+                sym,
+                Timestamp::from_secs(1_710_174_600),
+                price,
+                1.0,
+                Source::new("test"),
+            )
+            .unwrap(),
+        );
+    }
+    out
+}
+
+/// A plain producer for the test's own messages.
+pub fn producer(bootstrap: &str) -> ThreadedProducer<rdkafka::producer::DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "1")
+        .create()
+        .unwrap()
+}
+
+/// Publishes `ticks` in order, keyed by symbol, and waits until the broker has them.
+pub fn publish(
+    producer: &ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    ticks: &[Tick],
+) {
+    for t in ticks {
+        let payload = wire::encode_raw_tick(t);
+        publish_raw(producer, Some(t.symbol().as_str()), &payload);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Publishes raw bytes to the raw topic.
+pub fn publish_raw(
+    producer: &ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    key: Option<&str>,
+    payload: &[u8],
+) {
+    loop {
+        let mut record = BaseRecord::<str, [u8]>::to(topics::RAW).payload(payload);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((e, _)) => {
+                assert!(
+                    matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "{e}"
+                );
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Every message of `topic`, read from the beginning until `quiet` passes without one.
+pub fn read_topic(bootstrap: &str, topic: &str, quiet: Duration) -> Vec<(Option<String>, Vec<u8>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{}", rand::random::<u64>()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push((
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// Polls `query` (one integer) until it returns `want` or `timeout` passes.
+pub async fn wait_for_count(
+    client: &tokio_postgres::Client,
+    query: &str,
+    want: i64,
+    timeout: Duration,
+) -> i64 {
+    let start = Instant::now();
+    loop {
+        let n: i64 = client
+            .query_one(query, &[])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(-1);
+        if n == want || start.elapsed() > timeout {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every row of every output table as text, sorted: two databases are equal when their
+/// snapshots are (bookkeeping columns such as `updated_at` are left out).
+pub async fn snapshot(client: &tokio_postgres::Client) -> Vec<String> {
+    let queries = [
+        r#"SELECT 'tick', symbol, "timestamp"::text, seq::text, price::text, volume::text, source FROM realtime_prices"#,
+        r#"SELECT 'rt', symbol, "timestamp"::text, seq::text, price::text, concat_ws(',', price_velocity_10, price_velocity_50, tick_ratio, tick_vwap_20, volume_momentum, bb_bandwidth, bb_position, tick_rsi_14), '' FROM realtime_analytics"#,
+        r#"SELECT 'bar', symbol, "timestamp"::text, interval_minutes::text, concat_ws(',', open, high, low, close, volume, num_samples, vwap, revision), bar_end::text, source FROM intraday_ohlcv"#,
+        r#"SELECT 'day', symbol, "timestamp"::text, '', concat_ws(',', open, high, low, close, volume, num_samples, vwap, revision), session_start::text, source FROM historical_ohlcv"#,
+        r#"SELECT 'ia', symbol, "timestamp"::text, interval_minutes::text, price::text, indicators::text, '' FROM intraday_analytics"#,
+        r#"SELECT 'da', symbol, "timestamp"::text, '', price::text, indicators::text, '' FROM daily_analytics"#,
+    ];
+    let mut rows = Vec::new();
+    for q in queries {
+        for r in client.query(q, &[]).await.unwrap() {
+            let cells: Vec<String> = (0..7)
+                .map(|i| r.get::<_, Option<String>>(i).unwrap_or_default())
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}

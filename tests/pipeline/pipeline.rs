@@ -1,0 +1,368 @@
+//! Ticks in through Kafka; bars, analytics and metrics out to PostgreSQL and the output
+//! topics, checked against SQL aggregations of the stored ticks.
+
+use crate::helpers::*;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tickflow::domain::Interval;
+use tickflow::kafka::topics;
+use tickflow::kafka::wire::{BarMessage, DeadLetter};
+
+/// OHLC, volume and trade count per (symbol, bucket text), from SQL over `realtime_prices`.
+type Aggregates = BTreeMap<(String, String), (f64, f64, f64, f64, f64, i64)>;
+
+async fn sql_intraday(client: &tokio_postgres::Client, minutes: i32) -> Aggregates {
+    let rows = client
+        .query(
+            r#"WITH t AS (
+                 SELECT symbol, "timestamp" AS ts, seq, price, volume,
+                        to_timestamp(floor(extract(epoch FROM "timestamp") / ($1::int * 60)) * ($1::int * 60)) AS bucket
+                 FROM realtime_prices)
+               SELECT symbol, bucket::text,
+                      (array_agg(price ORDER BY ts, seq))[1], max(price), min(price),
+                      (array_agg(price ORDER BY ts DESC, seq DESC))[1], sum(volume), count(*)
+               FROM t GROUP BY symbol, bucket"#,
+            &[&minutes],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)),
+            )
+        })
+        .collect()
+}
+
+/// Daily bars the SQL way: New York sessions (09:30–16:00, weekdays) for equities, UTC
+/// days for BTC-USD.
+async fn sql_daily(client: &tokio_postgres::Client) -> Aggregates {
+    let rows = client
+        .query(
+            r#"WITH t AS (
+                 SELECT symbol, "timestamp" AS ts, seq, price, volume,
+                        CASE WHEN symbol = 'BTC-USD' THEN ("timestamp" AT TIME ZONE 'UTC')::date
+                             ELSE ("timestamp" AT TIME ZONE 'America/New_York')::date END AS day,
+                        symbol = 'BTC-USD'
+                          OR (extract(isodow FROM "timestamp" AT TIME ZONE 'America/New_York') < 6
+                              AND ("timestamp" AT TIME ZONE 'America/New_York')::time >= '09:30'
+                              AND ("timestamp" AT TIME ZONE 'America/New_York')::time < '16:00') AS in_session
+                 FROM realtime_prices)
+               SELECT symbol, day::text,
+                      (array_agg(price ORDER BY ts, seq))[1], max(price), min(price),
+                      (array_agg(price ORDER BY ts DESC, seq DESC))[1], sum(volume), count(*)
+               FROM t WHERE in_session GROUP BY symbol, day"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)),
+            )
+        })
+        .collect()
+}
+
+async fn stored_intraday(client: &tokio_postgres::Client, minutes: i32) -> Aggregates {
+    let rows = client
+        .query(
+            r#"SELECT symbol, "timestamp"::text, open, high, low, close, volume, num_samples FROM intraday_ohlcv WHERE interval_minutes = $1"#,
+            &[&minutes],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)),
+            )
+        })
+        .collect()
+}
+
+async fn stored_daily(client: &tokio_postgres::Client) -> Aggregates {
+    let rows = client
+        .query(r#"SELECT symbol, "timestamp"::text, open, high, low, close, volume, num_samples FROM historical_ohlcv"#, &[])
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)),
+            )
+        })
+        .collect()
+}
+
+/// Every SQL bucket is stored identically, except the ones still open at the end of the
+/// data (those holding each symbol's final trade); nothing is stored that SQL lacks.
+fn assert_same_bars(what: &str, sql: &Aggregates, stored: &Aggregates, open: &[(String, String)]) {
+    for (key, want) in sql {
+        match stored.get(key) {
+            Some(got) => assert_eq!(
+                got, want,
+                "{what} {key:?}: stored bar differs from the SQL aggregation"
+            ),
+            None => assert!(
+                open.contains(key),
+                "{what} {key:?}: bar missing (not an open bar)"
+            ),
+        }
+    }
+    for key in stored.keys() {
+        assert!(
+            sql.contains_key(key),
+            "{what} {key:?}: stored bar has no ticks"
+        );
+    }
+    assert!(
+        stored.len() + open.len() >= sql.len() && !stored.is_empty(),
+        "{what}: no bars"
+    );
+}
+
+const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "BTC-USD"];
+
+#[actix_rt::test]
+async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let ticks = trades(&SYMBOLS, 1);
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, &ticks[..ticks.len() / 2]);
+    // Malformed messages in the middle of the stream: dead-lettered, the rest goes on.
+    let bad: [(&[u8], &str); 3] = [
+        (b"not json at all", "not_json"),
+        (
+            br#"{"symbol":"AAPL","timestamp":"2024-03-08T15:00:00Z","volume":1}"#,
+            "missing_field",
+        ),
+        (
+            br#"{"symbol":"AAPL","price":-3.5,"timestamp":1709910000}"#,
+            "bad_tick",
+        ),
+    ];
+    for (payload, _) in &bad {
+        publish_raw(&producer, Some("AAPL"), payload);
+    }
+    publish(&producer, &ticks[ticks.len() / 2..]);
+
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "pipeline-test",
+    ))
+    .await;
+    let client = db.client().await;
+    let stored = wait_for_count(
+        &client,
+        "SELECT count(*) FROM realtime_prices",
+        ticks.len() as i64,
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(stored, ticks.len() as i64, "every tick is stored once");
+    let metrics = app.metrics.clone();
+    app.shutdown().await;
+
+    // The last trade of each symbol (Monday 16:30:00 UTC) leaves its buckets open.
+    let open = |fmt: &dyn Fn(&str) -> String| {
+        SYMBOLS
+            .iter()
+            .map(|s| (s.to_string(), fmt(s)))
+            .collect::<Vec<_>>()
+    };
+    for (interval, bucket) in [
+        (Interval::M1, "2024-03-11 16:30:00+00"),
+        (Interval::M5, "2024-03-11 16:30:00+00"),
+        (Interval::H1, "2024-03-11 16:00:00+00"),
+    ] {
+        let minutes = interval.minutes() as i32;
+        let sql = sql_intraday(&client, minutes).await;
+        let stored = stored_intraday(&client, minutes).await;
+        assert_same_bars(
+            interval.as_str(),
+            &sql,
+            &stored,
+            &open(&|_| bucket.to_owned()),
+        );
+    }
+    let daily_sql = sql_daily(&client).await;
+    let daily = stored_daily(&client).await;
+    assert_same_bars(
+        "1d",
+        &daily_sql,
+        &daily,
+        &open(&|_| "2024-03-11".to_owned()),
+    );
+    assert!(
+        daily.contains_key(&("AAPL".to_owned(), "2024-03-08".to_owned())),
+        "Friday's session bar closed on Monday's first trade"
+    );
+
+    // Every stored bar has its analytics row, keyed by bar start.
+    let missing: i64 = client
+        .query_one(
+            r#"SELECT count(*) FROM intraday_ohlcv b LEFT JOIN intraday_analytics a
+               USING (symbol, interval_minutes, "timestamp") WHERE a.symbol IS NULL"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(missing, 0, "bars without analytics");
+    let realtime: i64 = client
+        .query_one("SELECT count(*) FROM realtime_analytics", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(realtime, ticks.len() as i64, "one realtime row per tick");
+
+    // The output topic carries the same bars (newest revision per key wins).
+    let mut topic_bars: HashMap<(String, u32, String), BarMessage> = HashMap::new();
+    for (key, payload) in read_topic(
+        kafka.bootstrap_servers(),
+        topics::OHLCV,
+        Duration::from_secs(2),
+    ) {
+        let bar: BarMessage = serde_json::from_slice(&payload).expect("bar JSON");
+        assert_eq!(key.as_deref(), Some(bar.symbol.as_str()), "keyed by symbol");
+        let k = (
+            bar.symbol.clone(),
+            bar.interval_minutes,
+            bar.timestamp.clone(),
+        );
+        if topic_bars
+            .get(&k)
+            .is_none_or(|old| old.revision <= bar.revision)
+        {
+            topic_bars.insert(k, bar);
+        }
+    }
+    let intraday_rows: i64 = client
+        .query_one("SELECT count(*) FROM intraday_ohlcv", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        topic_bars.len() as i64,
+        intraday_rows + daily.len() as i64,
+        "one topic bar per stored bar"
+    );
+    for row in client
+        .query(r#"SELECT symbol, interval_minutes, "timestamp", open, high, low, close, volume, num_samples FROM intraday_ohlcv"#, &[])
+        .await
+        .unwrap()
+    {
+        let ts: chrono::DateTime<chrono::Utc> = row.get(2);
+        let key = (row.get::<_, String>(0), row.get::<_, i32>(1) as u32, tickflow::domain::Timestamp::from_datetime(&ts).to_rfc3339());
+        let bar = topic_bars.get(&key).unwrap_or_else(|| panic!("{key:?} not on the topic"));
+        assert_eq!(
+            (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades as i64),
+            (row.get(3), row.get(4), row.get(5), row.get(6), row.get(7), row.get(8)),
+            "{key:?}"
+        );
+    }
+
+    // Malformed messages are on the dead-letter topic with their reason and exact bytes.
+    let letters: Vec<DeadLetter> = read_topic(
+        kafka.bootstrap_servers(),
+        topics::DLQ,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|(_, p)| serde_json::from_slice(p).expect("dead letter JSON"))
+    .collect();
+    assert_eq!(letters.len(), bad.len());
+    for (payload, reason) in bad {
+        let letter = letters
+            .iter()
+            .find(|l| l.reason == reason)
+            .unwrap_or_else(|| panic!("no {reason} letter"));
+        use base64::Engine;
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(&letter.payload_base64)
+                .unwrap(),
+            payload
+        );
+        assert_eq!(
+            (letter.topic.as_str(), letter.key.as_deref()),
+            (topics::RAW, Some("AAPL"))
+        );
+    }
+    let counted: u64 = ["not_json", "missing_field", "bad_tick"]
+        .iter()
+        .map(|r| metrics.dlq_messages.with_label_values(&[r]).get())
+        .sum();
+    assert_eq!(counted, 3);
+}
+
+#[actix_rt::test]
+async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let ticks = trades(&SYMBOLS, 2);
+    publish(&producer(kafka.bootstrap_servers()), &ticks);
+    let client = db.client().await;
+
+    let first = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "first")).await;
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            ticks.len() as i64,
+            Duration::from_secs(90)
+        )
+        .await,
+        ticks.len() as i64
+    );
+    first.shutdown().await;
+    let before = snapshot(&client).await;
+    assert!(before.len() > ticks.len() * 2);
+
+    // A new consumer group re-reads every message: checkpoints make them no-ops.
+    let again = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "second")).await;
+    wait_until_consumed(&again.metrics, ticks.len() as u64).await;
+    again.shutdown().await;
+    assert_eq!(
+        snapshot(&client).await,
+        before,
+        "redelivery changed the database"
+    );
+
+    // Without checkpoints everything is recomputed from the ticks: the same rows again.
+    client
+        .batch_execute("DELETE FROM symbol_checkpoints")
+        .await
+        .unwrap();
+    let fresh = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "third")).await;
+    wait_until_consumed(&fresh.metrics, ticks.len() as u64).await;
+    fresh.shutdown().await;
+    assert_eq!(
+        snapshot(&client).await,
+        before,
+        "recomputing from scratch changed the database"
+    );
+}
+
+async fn wait_until_consumed(metrics: &tickflow::metrics::Metrics, n: u64) {
+    let start = std::time::Instant::now();
+    while metrics.messages_consumed.get() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "only {} of {n} consumed",
+            metrics.messages_consumed.get()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the last batch reach the writer before shutting down.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
