@@ -116,6 +116,9 @@ impl TickConsumer {
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("statistics.interval.ms", "5000")
             .set("fetch.wait.max.ms", "10")
+            // A killed instance's partitions move to the others after this long.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
             .create_with_context(PipelineContext {
                 events: tx,
                 metrics: metrics.clone(),

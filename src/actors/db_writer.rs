@@ -14,6 +14,7 @@ use crate::store::Store;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// First retry delay after a failed flush; doubles up to [`MAX_BACKOFF`].
@@ -38,8 +39,13 @@ pub struct DbWriter {
     metrics: Metrics,
     buffer: Vec<Arc<OutputBatch>>,
     rows: usize,
-    /// The flush in progress, if any.
+    /// The last flush started; each flush first waits for the one before, so flushes
+    /// commit in order (a checkpoint never lands before the outputs it accounts for).
     in_flight: Option<JoinHandle<()>>,
+    /// Number of the last flush started (flushes are numbered from 1).
+    started_flushes: u64,
+    /// Number of the last flush committed.
+    committed: watch::Sender<u64>,
 }
 
 impl DbWriter {
@@ -52,31 +58,46 @@ impl DbWriter {
             buffer: Vec::new(),
             rows: 0,
             in_flight: None,
+            started_flushes: 0,
+            committed: watch::channel(0).0,
         }
     }
 
-    /// Starts writing the buffer in the background; returns the flush that was running
-    /// before (to be awaited first), so flushes stay in order and at most one overlaps.
-    fn start_flush(&mut self) -> Option<JoinHandle<()>> {
-        let previous = self.in_flight.take();
+    /// Starts writing the buffer in the background, after the flush before it.
+    fn start_flush(&mut self) {
         if self.buffer.is_empty() {
-            return previous;
+            return;
         }
         let batches = std::mem::take(&mut self.buffer);
         let rows = std::mem::take(&mut self.rows);
-        let (store, metrics) = (self.store.clone(), self.metrics.clone());
         self.metrics
             .mailbox_depth
             .with_label_values(&["db_writer"])
             .set(0);
-        let wait_for = previous;
+        self.started_flushes += 1;
+        let number = self.started_flushes;
+        let (store, metrics, committed) = (
+            self.store.clone(),
+            self.metrics.clone(),
+            self.committed.clone(),
+        );
+        let previous = self.in_flight.take();
         self.in_flight = Some(tokio::spawn(async move {
-            if let Some(p) = wait_for {
+            if let Some(p) = previous {
                 let _ = p.await;
             }
             write_until_done(&store, &metrics, &batches, rows).await;
+            committed.send_modify(|n| *n = (*n).max(number));
         }));
-        None
+    }
+
+    /// Resolves once flush `number` (and so every flush before it) has committed.
+    fn committed_through(&self, number: u64) -> impl Future<Output = ()> + 'static {
+        let mut rx = self.committed.subscribe();
+        async move {
+            // The sender lives as long as the actor; if it is gone, nothing is left to wait for.
+            let _ = rx.wait_for(|n| *n >= number).await;
+        }
     }
 }
 
@@ -127,10 +148,8 @@ impl Actor for DbWriter {
         ctx.set_mailbox_capacity(MAILBOX);
         ctx.run_interval(self.settings.flush_interval, |act, _| {
             // Only when idle: a running flush already keeps the pipeline moving.
-            if !act.buffer.is_empty() && act.in_flight.as_ref().is_none_or(JoinHandle::is_finished)
-            {
-                let previous = act.start_flush();
-                debug_assert!(previous.is_none());
+            if act.in_flight.as_ref().is_none_or(JoinHandle::is_finished) {
+                act.start_flush();
             }
         });
     }
@@ -139,7 +158,7 @@ impl Actor for DbWriter {
 impl Handler<Persist> for DbWriter {
     type Result = AtomicResponse<Self, ()>;
 
-    /// Buffers the batch; at `flush_rows`, starts a flush, first waiting for the one before.
+    /// Buffers the batch; at `flush_rows`, waits for the running flush, then starts one.
     fn handle(&mut self, msg: Persist, _: &mut Self::Context) -> Self::Result {
         self.rows += msg.0.len();
         self.buffer.push(msg.0);
@@ -150,18 +169,9 @@ impl Handler<Persist> for DbWriter {
         if self.rows < self.settings.flush_rows {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
-        let previous = self.in_flight.take();
+        let running = self.committed_through(self.started_flushes);
         AtomicResponse::new(Box::pin(
-            async move {
-                if let Some(p) = previous {
-                    let _ = p.await;
-                }
-            }
-            .into_actor(self)
-            .map(|_, act, _| {
-                let none = act.start_flush();
-                debug_assert!(none.is_none());
-            }),
+            running.into_actor(self).map(|(), act, _| act.start_flush()),
         ))
     }
 }
@@ -169,15 +179,13 @@ impl Handler<Persist> for DbWriter {
 impl Handler<Flush> for DbWriter {
     type Result = AtomicResponse<Self, Result<(), String>>;
 
-    /// Writes everything buffered and answers when it is durable.
+    /// Writes everything buffered and answers when it (and all before it) is committed.
     fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
-        let previous = self.start_flush();
-        let current = self.in_flight.take();
+        self.start_flush();
+        let done = self.committed_through(self.started_flushes);
         AtomicResponse::new(Box::pin(
             async move {
-                for h in [previous, current].into_iter().flatten() {
-                    h.await.map_err(|e| format!("flush task failed: {e}"))?;
-                }
+                done.await;
                 Ok(())
             }
             .into_actor(self),

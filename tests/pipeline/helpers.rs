@@ -331,3 +331,73 @@ pub async fn snapshot(client: &tokio_postgres::Client) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// `tickflow serve` as a child process on the test's broker and database (what an operator
+/// runs), logging to a file in the system temp directory.
+pub fn spawn_serve(
+    bootstrap: &str,
+    database_url: &str,
+    group: &str,
+    log_name: &str,
+) -> std::process::Child {
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_tickflow"))
+        .args([
+            "serve",
+            "--feed",
+            "none",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--group",
+            group,
+            "--commit-interval",
+            "300ms",
+            "--partitions",
+            "3",
+            "--symbol-calendar",
+            "BTC-USD=utc",
+            "--retain-ticks",
+            "36500d",
+            "--retain-realtime-analytics",
+            "36500d",
+            "--retain-intraday",
+            "36500d",
+            "--retain-intraday-analytics",
+            "36500d",
+        ])
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("tickflow serve starts")
+}
+
+/// Stops a child with SIGTERM (graceful shutdown) and waits for it.
+pub fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap()
+}
+
+/// Asserts two snapshots are equal, showing a few differing rows rather than both.
+pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|r| want.binary_search(r).is_err())
+        .take(5)
+        .collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|r| got.binary_search(r).is_err())
+        .take(5)
+        .collect();
+    assert!(
+        extra.is_empty() && missing.is_empty() && got.len() == want.len(),
+        "{what}: {} rows vs {}\n unexpected {extra:#?}\n missing {missing:#?}",
+        got.len(),
+        want.len()
+    );
+}

@@ -307,16 +307,48 @@ async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
 
 #[actix_rt::test]
 async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
-    let db = TestDatabase::create().await;
     let kafka = broker(3);
     let ticks = trades(&SYMBOLS, 2);
-    publish(&producer(kafka.bootstrap_servers()), &ticks);
+    let producer = producer(kafka.bootstrap_servers());
+    let split = ticks.len() * 2 / 3;
+    let db = TestDatabase::create().await;
     let client = db.client().await;
 
+    // Two thirds, processed and checkpointed.
+    publish(&producer, &ticks[..split]);
     let first = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "first")).await;
     assert_eq!(
         wait_for_count(
             &client,
+            "SELECT count(*) FROM realtime_prices",
+            split as i64,
+            Duration::from_secs(90)
+        )
+        .await,
+        split as i64
+    );
+    first.shutdown().await;
+
+    // The rest, read by a new consumer group: every old message is delivered again first.
+    // Checkpoints make the old ones no-ops; the new ones continue exactly where state was.
+    publish(&producer, &ticks[split..]);
+    let second = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "second")).await;
+    wait_until_consumed(&second.metrics, ticks.len() as u64).await;
+    second.shutdown().await;
+    let redelivered = snapshot(&client).await;
+
+    // The same ticks through one uninterrupted pipeline.
+    let reference = TestDatabase::create().await;
+    let ref_client = reference.client().await;
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&reference.url),
+        "reference",
+    ))
+    .await;
+    assert_eq!(
+        wait_for_count(
+            &ref_client,
             "SELECT count(*) FROM realtime_prices",
             ticks.len() as i64,
             Duration::from_secs(90)
@@ -324,18 +356,13 @@ async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
         .await,
         ticks.len() as i64
     );
-    first.shutdown().await;
-    let before = snapshot(&client).await;
-    assert!(before.len() > ticks.len() * 2);
-
-    // A new consumer group re-reads every message: checkpoints make them no-ops.
-    let again = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "second")).await;
-    wait_until_consumed(&again.metrics, ticks.len() as u64).await;
-    again.shutdown().await;
-    assert_eq!(
-        snapshot(&client).await,
-        before,
-        "redelivery changed the database"
+    app.shutdown().await;
+    let uninterrupted = snapshot(&ref_client).await;
+    assert!(uninterrupted.len() > ticks.len() * 2);
+    assert_same_rows(
+        &redelivered,
+        &uninterrupted,
+        "redelivery changed the database",
     );
 
     // Without checkpoints everything is recomputed from the ticks: the same rows again.
@@ -346,10 +373,10 @@ async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
     let fresh = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "third")).await;
     wait_until_consumed(&fresh.metrics, ticks.len() as u64).await;
     fresh.shutdown().await;
-    assert_eq!(
-        snapshot(&client).await,
-        before,
-        "recomputing from scratch changed the database"
+    assert_same_rows(
+        &snapshot(&client).await,
+        &uninterrupted,
+        "recomputing from scratch changed the database",
     );
 }
 
@@ -365,4 +392,88 @@ async fn wait_until_consumed(metrics: &tickflow::metrics::Metrics, n: u64) {
     }
     // Let the last batch reach the writer before shutting down.
     tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+#[actix_rt::test]
+async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
+    let kafka = broker(3);
+    let ticks = trades(&SYMBOLS, 3);
+    let producer = producer(kafka.bootstrap_servers());
+    let crashed = TestDatabase::create().await;
+    let client = crashed.client().await;
+
+    // Ticks arrive while the pipeline runs; it is killed (SIGKILL, no shutdown) a third
+    // of the way in, with writes and commits in flight, and started again.
+    let mut child = spawn_serve(
+        kafka.bootstrap_servers(),
+        &crashed.url,
+        "crash",
+        "tickflow-crash-1",
+    );
+    let chunks: Vec<_> = ticks.chunks(100).collect();
+    let mut killed = false;
+    for (i, chunk) in chunks.iter().enumerate() {
+        publish(&producer, chunk);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if !killed && i >= chunks.len() / 3 {
+            let stored = wait_for_count(
+                &client,
+                "SELECT count(*) FROM realtime_prices",
+                ((i + 1) * 100 / 2) as i64,
+                Duration::from_secs(30),
+            )
+            .await;
+            assert!(stored > 0, "the first run stored nothing before the kill");
+            child.kill().unwrap();
+            child.wait().unwrap();
+            killed = true;
+            child = spawn_serve(
+                kafka.bootstrap_servers(),
+                &crashed.url,
+                "crash",
+                "tickflow-crash-2",
+            );
+        }
+    }
+    let stored = wait_for_count(
+        &client,
+        "SELECT count(*) FROM realtime_prices",
+        ticks.len() as i64,
+        Duration::from_secs(120),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(terminate(child).success());
+    assert_eq!(
+        stored,
+        ticks.len() as i64,
+        "ticks lost or doubled across the crash"
+    );
+
+    // The same ticks through an uninterrupted pipeline.
+    let reference = TestDatabase::create().await;
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&reference.url),
+        "reference",
+    ))
+    .await;
+    let ref_client = reference.client().await;
+    assert_eq!(
+        wait_for_count(
+            &ref_client,
+            "SELECT count(*) FROM realtime_prices",
+            ticks.len() as i64,
+            Duration::from_secs(90)
+        )
+        .await,
+        ticks.len() as i64
+    );
+    app.shutdown().await;
+
+    assert_same_rows(
+        &snapshot(&client).await,
+        &snapshot(&ref_client).await,
+        "the crashed run differs from the uninterrupted one",
+    );
 }
