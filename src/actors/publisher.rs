@@ -108,32 +108,27 @@ impl Handler<Publish> for OutputPublisher {
         AtomicResponse::new(Box::pin(
             async move {
                 let b = &msg.0;
-                let mut out: Vec<(&str, String, Vec<u8>)> =
-                    Vec::with_capacity(b.bars.len() + b.analytics.len() + b.realtime.len());
-                out.extend(b.bars.iter().map(|r| {
-                    (
-                        topics::OHLCV,
-                        r.bar.symbol.to_string(),
-                        wire::encode_bar(&r.bar),
-                    )
-                }));
-                out.extend(b.analytics.iter().map(|a| {
-                    (
-                        topics::ANALYTICS,
-                        a.symbol.to_string(),
-                        wire::encode_analytics(a),
-                    )
-                }));
-                out.extend(b.realtime.iter().map(|r| {
-                    (
-                        topics::REALTIME,
-                        r.symbol.to_string(),
-                        wire::encode_realtime(r),
-                    )
-                }));
-                for (topic, key, payload) in &out {
-                    match send_waiting(&producer, topic, key, payload).await {
-                        Ok(()) => metrics.published.with_label_values(&[topic]).inc(),
+                // One buffer for every message of the batch; librdkafka copies each payload.
+                let mut buf = Vec::with_capacity(512);
+                let counters = [topics::OHLCV, topics::ANALYTICS, topics::REALTIME]
+                    .map(|t| metrics.published.with_label_values(&[t]));
+                for i in 0..b.bars.len() + b.analytics.len() + b.realtime.len() {
+                    buf.clear();
+                    let (topic, key) = if let Some(r) = b.bars.get(i) {
+                        buf.extend_from_slice(&wire::encode_bar(&r.bar));
+                        (topics::OHLCV, r.bar.symbol)
+                    } else if let Some(a) = b.analytics.get(i - b.bars.len()) {
+                        wire::encode_analytics_into(a, &mut buf);
+                        (topics::ANALYTICS, a.symbol)
+                    } else {
+                        let r = &b.realtime[i - b.bars.len() - b.analytics.len()];
+                        wire::encode_realtime_into(r, &mut buf);
+                        (topics::REALTIME, r.symbol)
+                    };
+                    match send_waiting(&producer, topic, key.as_str(), &buf).await {
+                        Ok(()) => counters[usize::from(topic == topics::ANALYTICS)
+                            + 2 * usize::from(topic == topics::REALTIME)]
+                        .inc(),
                         Err(e) => {
                             tracing::error!(error = %e, topic, "cannot enqueue output message");
                             producer.context().failed.fetch_add(1, Ordering::Relaxed);

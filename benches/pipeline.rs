@@ -1,0 +1,364 @@
+//! Load bench of the streaming pipeline, each figure next to a baseline measured in the same
+//! run on the same data:
+//!
+//! 1. ticks/s from the raw topic through the consumer, the symbol actors (bars for 1m, 5m,
+//!    1h, 1d, indicators, tick metrics) and out to the store and the output topics, for 1,
+//!    100 and 1,000 symbols — next to a bare rdkafka `StreamConsumer` reading and parsing
+//!    the same messages;
+//! 2. tick persistence through `Store::write` (what the `DbWriter` runs) next to a raw
+//!    binary COPY of the same rows into an identical table.
+//!
+//! Run: `cargo bench --bench pipeline` (needs PostgreSQL for part 2: `TEST_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`). `TICKFLOW_BENCH_TICKS` sets the
+//! message count (default 200,000). The embedded broker keeps only ~5 MiB per partition, so
+//! every measurement gets a fresh broker and a producer thread publishing while it consumes.
+
+use futures_util::StreamExt;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tickflow::actors::{DbWriterSettings, SymbolSettings};
+use tickflow::app::{App, FeedKind, Settings};
+use tickflow::domain::{
+    BarBuilderConfig, Interval, Source, Symbol, Tick, Timestamp, TradingCalendar,
+};
+use tickflow::kafka::topics::{self, TopicSettings};
+use tickflow::kafka::{EmbeddedKafka, wire};
+use tickflow::output::{OutputBatch, Seq, TickRecord};
+use tickflow::store::{MemoryLimits, PgStore, Retention, Store};
+
+const PARTITIONS: i32 = 6;
+
+fn ticks(n: usize, symbols: usize) -> Vec<Tick> {
+    let names: Vec<Symbol> = (0..symbols)
+        .map(|i| Symbol::parse(&format!("S{i}")).unwrap())
+        .collect();
+    let mut price = vec![100.0f64; symbols];
+    let t0 = 1_709_910_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            let s = i % symbols;
+            price[s] *= 1.0 + (((i * 7919) % 201) as f64 - 100.0) * 1e-5;
+            Tick::new(
+                names[s],
+                Timestamp::from_micros(t0 + (i as i64) * 10_000),
+                (price[s] * 100.0).round() / 100.0,
+                ((i % 50) * 10) as f64,
+                Source::new("bench"),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Most messages published but not yet consumed per partition in use: ~3 MiB, inside the
+/// embedded broker's ~5 MiB per partition.
+const IN_FLIGHT_PER_PARTITION: usize = 15_000;
+
+/// A fresh broker and a thread publishing `data` to the raw topic, never more than
+/// [`IN_FLIGHT`] ahead of `consumed`.
+fn broker_with_producer(
+    data: Arc<Vec<Tick>>,
+    symbols: usize,
+    consumed: Arc<AtomicUsize>,
+) -> (EmbeddedKafka, std::thread::JoinHandle<()>) {
+    let window = IN_FLIGHT_PER_PARTITION * symbols.min(PARTITIONS as usize);
+    let topic_set: Vec<(String, i32)> = [
+        topics::RAW,
+        topics::OHLCV,
+        topics::ANALYTICS,
+        topics::REALTIME,
+        topics::DLQ,
+    ]
+    .iter()
+    .map(|t| ((*t).to_owned(), PARTITIONS))
+    .collect();
+    let kafka = EmbeddedKafka::start(1, topic_set).unwrap();
+    let bootstrap = kafka.bootstrap_servers().to_owned();
+    let producer =
+        std::thread::spawn(move || publish(&bootstrap, topics::RAW, &data, &consumed, window));
+    (kafka, producer)
+}
+
+fn publish(bootstrap: &str, topic: &str, ticks: &[Tick], consumed: &AtomicUsize, window: usize) {
+    let p: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    for (i, t) in ticks.iter().enumerate() {
+        while i > consumed.load(Ordering::Relaxed) + window {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let payload = wire::encode_raw_tick(t);
+        while let Err((e, _)) = p.send(
+            BaseRecord::<str, [u8]>::to(topic)
+                .key(t.symbol().as_str())
+                .payload(&payload),
+        ) {
+            assert!(
+                matches!(
+                    e,
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull
+                    )
+                ),
+                "produce failed: {e}"
+            );
+            p.poll(Duration::from_millis(5));
+        }
+    }
+    p.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// A plain StreamConsumer reading and parsing `n` messages, committing every 5,000.
+async fn bare_consume(bootstrap: &str, topic: &str, n: usize, consumed: &AtomicUsize) -> Duration {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bare-{}", rand::random::<u32>()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        // As the pipeline's consumer: short fetch waits, so pacing does not idle it.
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut seen = 0;
+    let mut stream = c.stream();
+    let mut start = None;
+    while seen < n {
+        let m = stream.next().await.unwrap().unwrap();
+        start.get_or_insert_with(Instant::now);
+        std::hint::black_box(wire::parse_raw_tick(m.payload().unwrap()).unwrap());
+        seen += 1;
+        consumed.store(seen, Ordering::Relaxed);
+        if seen % 5000 == 0 {
+            c.commit_message(&m, rdkafka::consumer::CommitMode::Async)
+                .unwrap();
+        }
+    }
+    start.unwrap().elapsed()
+}
+
+fn settings(bootstrap: &str, group: &str) -> Settings {
+    Settings {
+        kafka_bootstrap: Some(bootstrap.to_owned()),
+        database_url: None,
+        db_pool_size: 4,
+        http_addr: "127.0.0.1:0".into(),
+        feed: FeedKind::None,
+        feed_symbols: vec![],
+        sim_rate: 0.0,
+        symbols: SymbolSettings {
+            intervals: vec![Interval::M1, Interval::M5, Interval::H1, Interval::D1],
+            default_calendar: TradingCalendar::us_equity(),
+            calendars: vec![],
+            bars: BarBuilderConfig::default(),
+        },
+        topics: TopicSettings {
+            partitions: PARTITIONS,
+            replication: 1,
+            raw_retention: Duration::from_secs(86400),
+            output_retention: Duration::from_secs(86400),
+            dlq_retention: Duration::from_secs(86400),
+        },
+        retention: Retention::default(),
+        retention_every: Duration::from_secs(3600),
+        db_writer: DbWriterSettings {
+            flush_rows: 5000,
+            flush_interval: Duration::from_millis(100),
+        },
+        group: group.to_owned(),
+        max_batch: 5000,
+        commit_interval: Duration::from_secs(2),
+        workers: 2,
+        memory_limits: MemoryLimits {
+            ticks_per_symbol: 1_000_000,
+            bars_per_series: 100_000,
+        },
+    }
+}
+
+/// The whole pipeline on the topic: time from the first tick processed to the last stored.
+async fn pipeline(bootstrap: &str, n: usize, consumed: Arc<AtomicUsize>) -> Duration {
+    let app = App::build(settings(
+        bootstrap,
+        &format!("pipe-{}", rand::random::<u32>()),
+    ))
+    .await
+    .unwrap();
+    let counter = app.metrics.messages_consumed.clone();
+    let progress = tokio::spawn(async move {
+        loop {
+            consumed.store(counter.get() as usize, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let stored = || {
+        app.metrics
+            .records_stored
+            .with_label_values(&["raw_price"])
+            .get() as usize
+    };
+    while app.metrics.ticks_consumed.get() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let start = Instant::now();
+    while stored() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = start.elapsed();
+    progress.abort();
+    app.shutdown().await;
+    took
+}
+
+async fn persistence(n: usize) -> Option<(Duration, Duration)> {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (client, conn) = match tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("persistence bench skipped: PostgreSQL unreachable at {admin}: {e}");
+            return None;
+        }
+    };
+    tokio::spawn(conn);
+    let name = format!("tickflow_bench_{}", rand::random::<u32>());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let store = PgStore::connect(&url, 2).await.unwrap();
+    let rows: Vec<TickRecord> = ticks(n, 100)
+        .into_iter()
+        .enumerate()
+        .map(|(i, tick)| TickRecord {
+            tick,
+            seq: Seq {
+                partition: 0,
+                offset: i as i64,
+            },
+        })
+        .collect();
+
+    // Raw baseline: binary COPY of the same six columns into a same-shaped table.
+    let (raw, raw_conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(raw_conn);
+    raw.batch_execute("CREATE TABLE raw_copy (LIKE realtime_prices INCLUDING ALL)")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for chunk in rows.chunks(5000) {
+        use tokio_postgres::types::Type;
+        let sink = raw.copy_in(r#"COPY raw_copy (symbol, "timestamp", seq, price, volume, source) FROM STDIN BINARY"#).await.unwrap();
+        let w = tokio_postgres::binary_copy::BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::TEXT,
+                Type::TIMESTAMPTZ,
+                Type::INT8,
+                Type::FLOAT8,
+                Type::FLOAT8,
+                Type::TEXT,
+            ],
+        );
+        futures_util::pin_mut!(w);
+        for r in chunk {
+            let t = &r.tick;
+            w.as_mut()
+                .write(&[
+                    &t.symbol().as_str(),
+                    &t.ts().to_datetime(),
+                    &r.seq.as_i64(),
+                    &t.price(),
+                    &t.size(),
+                    &t.source().as_str(),
+                ])
+                .await
+                .unwrap();
+        }
+        w.finish().await.unwrap();
+    }
+    let raw_took = start.elapsed();
+
+    let store = Store::Postgres(store);
+    let batches: Vec<Vec<Arc<OutputBatch>>> = rows
+        .chunks(5000)
+        .map(|c| {
+            vec![Arc::new(OutputBatch {
+                ticks: c.to_vec(),
+                ..OutputBatch::default()
+            })]
+        })
+        .collect();
+    let start = Instant::now();
+    for b in &batches {
+        store.write(b).await.unwrap();
+    }
+    let ours = start.elapsed();
+    drop(raw);
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await;
+    Some((ours, raw_took))
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing we need.
+    let n: usize = std::env::var("TICKFLOW_BENCH_TICKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    actix::System::new().block_on(async move {
+        println!("pipeline bench, {n} ticks, {PARTITIONS} partitions, release build");
+        println!(
+            "{:<22} {:>14} {:>16} {:>8}",
+            "case", "pipeline t/s", "bare consume t/s", "ratio"
+        );
+        for symbols in [1usize, 100, 1000] {
+            let data = Arc::new(ticks(n, symbols));
+            let consumed = Arc::new(AtomicUsize::new(0));
+            let (kafka, producer) = broker_with_producer(data.clone(), symbols, consumed.clone());
+            let bare = bare_consume(kafka.bootstrap_servers(), topics::RAW, n, &consumed).await;
+            producer.join().unwrap();
+            drop(kafka);
+            let consumed = Arc::new(AtomicUsize::new(0));
+            let (kafka, producer) = broker_with_producer(data, symbols, consumed.clone());
+            let ours = pipeline(kafka.bootstrap_servers(), n, consumed).await;
+            producer.join().unwrap();
+            drop(kafka);
+            println!(
+                "{:<22} {:>14.0} {:>16.0} {:>8.2}",
+                format!("{symbols} symbols"),
+                rate(n, ours),
+                rate(n, bare),
+                bare.as_secs_f64() / ours.as_secs_f64()
+            );
+        }
+        if let Some((ours, raw)) = persistence(n).await {
+            println!(
+                "{:<22} {:>14} {:>16} {:>8}",
+                "persistence", "Store::write r/s", "raw COPY r/s", "ratio"
+            );
+            println!(
+                "{:<22} {:>14.0} {:>16.0} {:>8.2}",
+                "realtime_prices",
+                rate(n, ours),
+                rate(n, raw),
+                raw.as_secs_f64() / ours.as_secs_f64()
+            );
+        }
+    });
+}
