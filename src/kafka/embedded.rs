@@ -85,6 +85,15 @@ impl NativeCluster {
         // SAFETY: plain librdkafka C API use; every pointer is checked before use.
         unsafe {
             let conf = rdsys::rd_kafka_conf_new();
+            // The hosting client has no bootstrap servers by design: silence its warning.
+            let (key, value) = (c"log_level", c"3");
+            rdsys::rd_kafka_conf_set(
+                conf,
+                key.as_ptr(),
+                value.as_ptr(),
+                errstr.as_mut_ptr(),
+                errstr.len(),
+            );
             let client = rdsys::rd_kafka_new(
                 rdsys::rd_kafka_type_t::RD_KAFKA_PRODUCER,
                 conf,

@@ -9,6 +9,7 @@
 mod memory;
 pub mod migrations;
 mod postgres;
+pub mod query;
 
 pub use memory::{MemoryLimits, MemoryStore};
 pub use postgres::PgStore;

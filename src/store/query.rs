@@ -1,0 +1,625 @@
+//! The read side of the store, shared by PostgreSQL and the memory store so the API serves
+//! both the same way. Every query returns rows newest first, at most `limit`.
+
+use crate::domain::indicators::{BAR_INDICATOR_COUNT, BAR_INDICATOR_NAMES};
+use crate::domain::tick_metrics::{TICK_METRIC_COUNT, TICK_METRIC_NAMES};
+use crate::domain::{Interval, Symbol, Timestamp};
+use crate::store::postgres::session_date;
+use crate::store::{MemoryStore, PgStore, Store};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::ops::Bound;
+
+/// An inclusive range of instants; either end may be open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl TimeRange {
+    fn contains(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t <= to)
+    }
+
+    fn bounds(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        (
+            self.from.map(Timestamp::to_datetime),
+            self.to.map(Timestamp::to_datetime),
+        )
+    }
+}
+
+/// An inclusive range of session dates; either end may be open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl DateRange {
+    fn contains(&self, d: NaiveDate) -> bool {
+        self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t)
+    }
+}
+
+/// A stored trade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickRow {
+    pub symbol: String,
+    pub ts: Timestamp,
+    pub price: f64,
+    pub volume: f64,
+    pub source: String,
+}
+
+/// Stored realtime metrics of one trade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealtimeRow {
+    pub symbol: String,
+    pub ts: Timestamp,
+    pub price: f64,
+    pub values: [Option<f64>; TICK_METRIC_COUNT],
+}
+
+/// A stored bar (intraday: `date` is `None`; daily: the session date).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarRow {
+    pub symbol: String,
+    pub start: Timestamp,
+    pub date: Option<NaiveDate>,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+    pub trades: i64,
+    pub vwap: Option<f64>,
+    pub revision: i32,
+    pub source: String,
+}
+
+/// Stored analytics of one bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyticsRow {
+    pub symbol: String,
+    pub start: Timestamp,
+    pub date: Option<NaiveDate>,
+    pub price: f64,
+    pub values: [Option<f64>; BAR_INDICATOR_COUNT],
+}
+
+/// What is stored about a symbol's trades.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolStats {
+    pub symbol: String,
+    pub tick_count: i64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+fn ts(d: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_datetime(&d)
+}
+
+impl Store {
+    /// Trades of `symbol` in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn ticks(
+        &self,
+        symbol: Symbol,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<TickRow>> {
+        match self {
+            Self::Postgres(pg) => pg.ticks(symbol, range, limit).await,
+            Self::Memory(m) => Ok(m.ticks(symbol, range, limit)),
+        }
+    }
+
+    /// Realtime metrics of `symbol` in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn realtime(
+        &self,
+        symbol: Symbol,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<RealtimeRow>> {
+        match self {
+            Self::Postgres(pg) => pg.realtime(symbol, range, limit).await,
+            Self::Memory(m) => Ok(m.realtime(symbol, range, limit)),
+        }
+    }
+
+    /// Every symbol with stored trades.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn symbols(&self) -> anyhow::Result<Vec<SymbolStats>> {
+        match self {
+            Self::Postgres(pg) => pg.symbols().await,
+            Self::Memory(m) => Ok(m.symbols()),
+        }
+    }
+
+    /// Intraday bars of `symbol` and `interval` starting in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn bars(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<BarRow>> {
+        match self {
+            Self::Postgres(pg) => pg.bars(symbol, interval, range, limit).await,
+            Self::Memory(m) => Ok(m.bars(symbol, interval, range, limit)),
+        }
+    }
+
+    /// Daily session bars of `symbol` with dates in `dates`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn daily_bars(
+        &self,
+        symbol: Symbol,
+        dates: DateRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<BarRow>> {
+        match self {
+            Self::Postgres(pg) => pg.daily_bars(symbol, dates, limit).await,
+            Self::Memory(m) => Ok(m.daily_bars(symbol, dates, limit)),
+        }
+    }
+
+    /// Analytics of `symbol`'s `interval` bars starting in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn analytics(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AnalyticsRow>> {
+        match self {
+            Self::Postgres(pg) => pg.analytics(symbol, interval, range, limit).await,
+            Self::Memory(m) => Ok(m.analytics(symbol, interval, range, limit)),
+        }
+    }
+
+    /// Analytics of `symbol`'s daily bars with dates in `dates`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn daily_analytics(
+        &self,
+        symbol: Symbol,
+        dates: DateRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AnalyticsRow>> {
+        match self {
+            Self::Postgres(pg) => pg.daily_analytics(symbol, dates, limit).await,
+            Self::Memory(m) => Ok(m.daily_analytics(symbol, dates, limit)),
+        }
+    }
+}
+
+fn metric_values(row: &tokio_postgres::Row, first: usize) -> [Option<f64>; TICK_METRIC_COUNT] {
+    std::array::from_fn(|i| row.get(first + i))
+}
+
+fn indicator_values(json: &serde_json::Value) -> [Option<f64>; BAR_INDICATOR_COUNT] {
+    std::array::from_fn(|i| {
+        json.get(BAR_INDICATOR_NAMES[i])
+            .and_then(serde_json::Value::as_f64)
+    })
+}
+
+impl PgStore {
+    async fn ticks(
+        &self,
+        symbol: Symbol,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<TickRow>> {
+        let (from, to) = range.bounds();
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT symbol, "timestamp", price, volume, source FROM realtime_prices
+                   WHERE symbol = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2) AND ($3::timestamptz IS NULL OR "timestamp" <= $3)
+                   ORDER BY "timestamp" DESC, seq DESC LIMIT $4"#,
+                &[&symbol.as_str(), &from, &to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TickRow {
+                symbol: r.get(0),
+                ts: ts(r.get(1)),
+                price: r.get(2),
+                volume: r.get(3),
+                source: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn realtime(
+        &self,
+        symbol: Symbol,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<RealtimeRow>> {
+        let (from, to) = range.bounds();
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                &format!(
+                    r#"SELECT symbol, "timestamp", price, {} FROM realtime_analytics
+                       WHERE symbol = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2) AND ($3::timestamptz IS NULL OR "timestamp" <= $3)
+                       ORDER BY "timestamp" DESC, seq DESC LIMIT $4"#,
+                    TICK_METRIC_NAMES.join(", ")
+                ),
+                &[&symbol.as_str(), &from, &to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| RealtimeRow {
+                symbol: r.get(0),
+                ts: ts(r.get(1)),
+                price: r.get(2),
+                values: metric_values(r, 3),
+            })
+            .collect())
+    }
+
+    async fn symbols(&self) -> anyhow::Result<Vec<SymbolStats>> {
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT symbol, count(*), min("timestamp"), max("timestamp") FROM realtime_prices GROUP BY symbol ORDER BY symbol"#,
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SymbolStats {
+                symbol: r.get(0),
+                tick_count: r.get(1),
+                first_seen: ts(r.get(2)),
+                last_seen: ts(r.get(3)),
+            })
+            .collect())
+    }
+
+    async fn bars(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<BarRow>> {
+        let (from, to) = range.bounds();
+        let minutes = interval.minutes() as i32;
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT symbol, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM intraday_ohlcv
+                   WHERE symbol = $1 AND interval_minutes = $2 AND ($3::timestamptz IS NULL OR "timestamp" >= $3) AND ($4::timestamptz IS NULL OR "timestamp" <= $4)
+                   ORDER BY "timestamp" DESC LIMIT $5"#,
+                &[&symbol.as_str(), &minutes, &from, &to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BarRow {
+                symbol: r.get(0),
+                start: ts(r.get(1)),
+                date: None,
+                open: r.get(2),
+                high: r.get(3),
+                low: r.get(4),
+                close: r.get(5),
+                volume: r.get(6),
+                trades: r.get(7),
+                vwap: r.get(8),
+                revision: r.get(9),
+                source: r.get(10),
+            })
+            .collect())
+    }
+
+    async fn daily_bars(
+        &self,
+        symbol: Symbol,
+        dates: DateRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<BarRow>> {
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT symbol, session_start, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM historical_ohlcv
+                   WHERE symbol = $1 AND ($2::date IS NULL OR "timestamp" >= $2) AND ($3::date IS NULL OR "timestamp" <= $3)
+                   ORDER BY "timestamp" DESC LIMIT $4"#,
+                &[&symbol.as_str(), &dates.from, &dates.to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BarRow {
+                symbol: r.get(0),
+                start: ts(r.get(1)),
+                date: Some(r.get(2)),
+                open: r.get(3),
+                high: r.get(4),
+                low: r.get(5),
+                close: r.get(6),
+                volume: r.get(7),
+                trades: r.get(8),
+                vwap: r.get(9),
+                revision: r.get(10),
+                source: r.get(11),
+            })
+            .collect())
+    }
+
+    async fn analytics(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AnalyticsRow>> {
+        let (from, to) = range.bounds();
+        let minutes = interval.minutes() as i32;
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT symbol, "timestamp", price, indicators FROM intraday_analytics
+                   WHERE symbol = $1 AND interval_minutes = $2 AND ($3::timestamptz IS NULL OR "timestamp" >= $3) AND ($4::timestamptz IS NULL OR "timestamp" <= $4)
+                   ORDER BY "timestamp" DESC LIMIT $5"#,
+                &[&symbol.as_str(), &minutes, &from, &to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AnalyticsRow {
+                symbol: r.get(0),
+                start: ts(r.get(1)),
+                date: None,
+                price: r.get(2),
+                values: indicator_values(&r.get(3)),
+            })
+            .collect())
+    }
+
+    async fn daily_analytics(
+        &self,
+        symbol: Symbol,
+        dates: DateRange,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AnalyticsRow>> {
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                r#"SELECT a.symbol, coalesce(b.session_start, a."timestamp"::timestamptz), a."timestamp", a.price, a.indicators
+                   FROM daily_analytics a LEFT JOIN historical_ohlcv b USING (symbol, "timestamp")
+                   WHERE a.symbol = $1 AND ($2::date IS NULL OR a."timestamp" >= $2) AND ($3::date IS NULL OR a."timestamp" <= $3)
+                   ORDER BY a."timestamp" DESC LIMIT $4"#,
+                &[&symbol.as_str(), &dates.from, &dates.to, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AnalyticsRow {
+                symbol: r.get(0),
+                start: ts(r.get(1)),
+                date: Some(r.get(2)),
+                price: r.get(3),
+                values: indicator_values(&r.get(4)),
+            })
+            .collect())
+    }
+}
+
+/// Newest-first rows of a map range, at most `limit`.
+fn newest<'a, K: Ord + 'a, V: 'a>(
+    iter: impl DoubleEndedIterator<Item = (&'a K, &'a V)>,
+    limit: i64,
+) -> impl Iterator<Item = &'a V> {
+    iter.rev()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(_, v)| v)
+}
+
+impl MemoryStore {
+    fn ticks(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<TickRow> {
+        // unwrap: a poisoned lock means a panic already took a writer down; see `write`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.ticks.get(&symbol) else {
+            return Vec::new();
+        };
+        let lo = range
+            .from
+            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
+        let hi = range
+            .to
+            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        newest(series.range((lo, hi)), limit)
+            .map(|r| TickRow {
+                symbol: symbol.to_string(),
+                ts: r.tick.ts(),
+                price: r.tick.price(),
+                volume: r.tick.size(),
+                source: r.tick.source().to_string(),
+            })
+            .collect()
+    }
+
+    fn realtime(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<RealtimeRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.realtime.get(&symbol) else {
+            return Vec::new();
+        };
+        let lo = range
+            .from
+            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
+        let hi = range
+            .to
+            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        newest(series.range((lo, hi)), limit)
+            .map(|r| RealtimeRow {
+                symbol: symbol.to_string(),
+                ts: r.ts,
+                price: r.price,
+                values: *r.values.as_array(),
+            })
+            .collect()
+    }
+
+    fn symbols(&self) -> Vec<SymbolStats> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let mut out: Vec<SymbolStats> = t
+            .ticks
+            .iter()
+            .filter_map(|(s, series)| {
+                let first = series.keys().next()?.0;
+                let last = series.keys().next_back()?.0;
+                Some(SymbolStats {
+                    symbol: s.to_string(),
+                    tick_count: series.len() as i64,
+                    first_seen: first,
+                    last_seen: last,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        out
+    }
+
+    fn bars(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> Vec<BarRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.bars.get(&(symbol, interval)) else {
+            return Vec::new();
+        };
+        newest(
+            series.iter().filter(|(start, _)| range.contains(**start)),
+            limit,
+        )
+        .map(|b| bar_row(b, None))
+        .collect()
+    }
+
+    fn daily_bars(&self, symbol: Symbol, dates: DateRange, limit: i64) -> Vec<BarRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.bars.get(&(symbol, Interval::D1)) else {
+            return Vec::new();
+        };
+        newest(
+            series
+                .iter()
+                .filter(|(_, b)| dates.contains(session_date(b.start, b.end))),
+            limit,
+        )
+        .map(|b| bar_row(b, Some(session_date(b.start, b.end))))
+        .collect()
+    }
+
+    fn analytics(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> Vec<AnalyticsRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.analytics.get(&(symbol, interval)) else {
+            return Vec::new();
+        };
+        newest(
+            series.iter().filter(|(start, _)| range.contains(**start)),
+            limit,
+        )
+        .map(|a| AnalyticsRow {
+            symbol: symbol.to_string(),
+            start: a.start,
+            date: None,
+            price: a.price,
+            values: *a.values.as_array(),
+        })
+        .collect()
+    }
+
+    fn daily_analytics(&self, symbol: Symbol, dates: DateRange, limit: i64) -> Vec<AnalyticsRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.analytics.get(&(symbol, Interval::D1)) else {
+            return Vec::new();
+        };
+        newest(
+            series
+                .iter()
+                .filter(|(_, a)| dates.contains(session_date(a.start, a.end))),
+            limit,
+        )
+        .map(|a| AnalyticsRow {
+            symbol: symbol.to_string(),
+            start: a.start,
+            date: Some(session_date(a.start, a.end)),
+            price: a.price,
+            values: *a.values.as_array(),
+        })
+        .collect()
+    }
+}
+
+fn bar_row(b: &crate::domain::Bar, date: Option<NaiveDate>) -> BarRow {
+    BarRow {
+        symbol: b.symbol.to_string(),
+        start: b.start,
+        date,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+        trades: b.trades as i64,
+        vwap: b.vwap(),
+        revision: b.revision as i32,
+        source: "aggregator".to_owned(),
+    }
+}

@@ -1,0 +1,10 @@
+//! The REST API over loopback, against data the pipeline wrote to real PostgreSQL and to the
+//! in-memory store.
+
+#[path = "../pipeline/helpers.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the pipeline tests; not every helper is used here"
+)]
+mod helpers;
+mod routes;
