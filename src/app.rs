@@ -121,10 +121,13 @@ impl App {
 
         let db = DbWriter::new(store.clone(), settings.db_writer, metrics.clone()).start();
         let publisher = OutputPublisher::new(&bootstrap, metrics.clone())?.start();
+        let interest = crate::actors::broadcaster::Interest::default();
+        let broadcaster =
+            crate::actors::broadcaster::Broadcaster::new(interest.clone(), metrics.clone()).start();
         let outputs = Outputs {
             db,
             publisher: Some(publisher),
-            broadcaster: None,
+            broadcaster: Some(broadcaster.clone().recipient()),
         };
         let arbiters: Vec<Arbiter> = (0..settings.workers.max(1))
             .map(|_| Arbiter::new())
@@ -160,6 +163,11 @@ impl App {
                 topics::RAW
             );
         }
+        background.push(actix::spawn(crate::actors::topic_feeder::run(
+            bootstrap.clone(),
+            broadcaster.clone(),
+            interest,
+        )));
         background.push(tokio::spawn(retention_job(
             store.clone(),
             settings.retention.clone(),
@@ -174,6 +182,7 @@ impl App {
             store: store.clone(),
             kafka: Arc::new(KafkaProbe::new(&bootstrap, embedded.is_some())?),
             started: Instant::now(),
+            broadcaster: Some(broadcaster),
         };
         let server = web::serve(listener, state)?;
         let handle = server.handle();

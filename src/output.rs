@@ -87,6 +87,8 @@ pub struct OutputBatch {
     pub analytics: Vec<AnalyticsRecord>,
     pub realtime: Vec<RealtimeRecord>,
     pub checkpoints: Vec<Checkpoint>,
+    /// Snapshots of bars still open, for WebSocket clients only (never stored).
+    pub in_progress: Vec<Bar>,
 }
 
 impl OutputBatch {

@@ -13,8 +13,13 @@ use crate::metrics::Metrics;
 use crate::output::BarRecord;
 use actix::prelude::*;
 
+/// How often the open bar is shown to WebSocket clients.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Owner of one [`BarBuilder`].
 pub struct BarBuilderActor {
+    /// When the open bar was last shown.
+    progress_shown: Option<std::time::Instant>,
     builder: BarBuilder,
     indicators: Addr<IndicatorActor>,
     metrics: Metrics,
@@ -26,6 +31,7 @@ impl BarBuilderActor {
     /// An actor continuing from `builder` (fresh or restored), feeding `indicators`.
     pub fn new(builder: BarBuilder, indicators: Addr<IndicatorActor>, metrics: Metrics) -> Self {
         Self {
+            progress_shown: None,
             builder,
             indicators,
             metrics,
@@ -37,6 +43,14 @@ impl BarBuilderActor {
     fn finish(&mut self) -> ResponseFuture<Result<BarOutput, StageError>> {
         let interval = self.builder.interval().as_str();
         let mut out = BarOutput::default();
+        if self
+            .progress_shown
+            .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+            && let Some(bar) = self.builder.open_bars().last()
+        {
+            out.in_progress = Some(*bar);
+            self.progress_shown = Some(std::time::Instant::now());
+        }
         let mut closed = Vec::new();
         for e in self.events.drain(..) {
             let kind = match e {

@@ -45,6 +45,8 @@ pub struct AdvanceClock(pub crate::domain::Timestamp);
 pub struct BarOutput {
     pub bars: Vec<BarRecord>,
     pub analytics: Vec<AnalyticsRecord>,
+    /// The open bar, at most once per [`crate::actors::bar_builder::PROGRESS_EVERY`].
+    pub in_progress: Option<Bar>,
 }
 
 /// Bars closed for the first time, for the indicator actor.
@@ -99,12 +101,14 @@ impl Outputs {
     /// # Errors
     /// When the database writer or the publisher is gone.
     pub async fn send(&self, batch: Arc<OutputBatch>) -> Result<(), StageError> {
+        if let Some(b) = &self.broadcaster
+            && !batch.in_progress.is_empty()
+        {
+            // A full broadcaster drops the snapshot for WebSocket clients only; never wait.
+            let _ = b.try_send(Broadcast(batch.clone()));
+        }
         if batch.is_empty() {
             return Ok(());
-        }
-        if let Some(b) = &self.broadcaster {
-            // A full broadcaster drops the batch for WebSocket clients only; never wait on it.
-            let _ = b.try_send(Broadcast(batch.clone()));
         }
         if let Some(p) = &self.publisher {
             p.send(Publish(batch.clone()))

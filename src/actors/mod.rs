@@ -8,12 +8,14 @@
 //! ```
 
 pub mod bar_builder;
+pub mod broadcaster;
 pub mod consumer;
 pub mod db_writer;
 pub mod indicator;
 pub mod messages;
 pub mod publisher;
 pub mod supervisor;
+pub mod topic_feeder;
 
 pub use consumer::{ConsumerSettings, Shutdown, TickConsumer};
 pub use db_writer::{DbWriter, DbWriterSettings};

@@ -183,6 +183,7 @@ impl SymbolSupervisor {
                 let out = r??;
                 batch.bars.extend(out.bars);
                 batch.analytics.extend(out.analytics);
+                batch.in_progress.extend(out.in_progress);
             }
             outputs.send(Arc::new(batch)).await
         }

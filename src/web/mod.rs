@@ -5,6 +5,7 @@ pub mod format;
 pub mod health;
 pub mod params;
 pub mod routes;
+pub mod ws;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub store: Store,
     pub kafka: Arc<health::KafkaProbe>,
     pub started: std::time::Instant,
+    /// WebSocket fan-out (absent when WebSockets are off).
+    pub broadcaster: Option<actix::Addr<crate::actors::broadcaster::Broadcaster>>,
 }
 
 /// Serves the routes on `listener` until the returned server is stopped.
@@ -66,6 +69,9 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
                 }
             })
             .route("/", web::get().to(routes::root))
+            .route("/ws/prices/{symbol}", web::get().to(ws::prices))
+            .route("/ws/analytics/{symbol}", web::get().to(ws::analytics))
+            .route("/ws/bars/{symbol}", web::get().to(ws::bars))
             .route("/health", web::get().to(health::health))
             .route("/metrics", web::get().to(health::metrics))
             .service(

@@ -1,0 +1,214 @@
+//! WebSocket clients over loopback: live bars and trades, unsubscribe, eviction of a stalled
+//! client while the others keep receiving.
+
+use crate::helpers::*;
+use awc::ws;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tickflow::domain::{Source, Symbol, Tick, Timestamp};
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
+
+async fn connect(addr: std::net::SocketAddr, path: &str) -> Socket {
+    let (_, socket) = awc::Client::new()
+        .ws(format!("ws://{addr}{path}"))
+        .max_frame_size(1 << 20)
+        .connect()
+        .await
+        .expect("WebSocket upgrade");
+    socket
+}
+
+/// The next text message, answering pings; `None` on close or after `wait`.
+async fn next_text(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await.ok()?? {
+            Ok(ws::Frame::Text(t)) => return serde_json::from_slice(&t).ok(),
+            Ok(ws::Frame::Ping(p)) => socket.send(ws::Message::Pong(p)).await.ok()?,
+            Ok(ws::Frame::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn minute_ticks(symbol: &str, from_secs: i64, minutes: i64, per_minute: i64) -> Vec<Tick> {
+    let sym = Symbol::parse(symbol).unwrap();
+    (0..minutes * per_minute)
+        .map(|i| {
+            let ts = Timestamp::from_micros(from_secs * 1_000_000 + i * 60_000_000 / per_minute);
+            Tick::new(
+                sym,
+                ts,
+                100.0 + (i % 7) as f64,
+                10.0,
+                Source::new("ws-test"),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn websocket_clients_receive_live_bars_and_trades_and_can_unsubscribe() {
+    let kafka = broker(3);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), None, "ws-live")).await;
+    let mut bars = connect(app.http_addr, "/ws/bars/aapl?interval=1min").await;
+    let mut trades = connect(app.http_addr, "/ws/prices/AAPL").await;
+    let mut analytics = connect(app.http_addr, "/ws/analytics/AAPL?interval=realtime").await;
+    for (s, topic) in [
+        (&mut bars, "market.prices.ohlcv"),
+        (&mut trades, "market.prices.raw"),
+        (&mut analytics, "market.analytics.realtime"),
+    ] {
+        let c = next_text(s, Duration::from_secs(5))
+            .await
+            .expect("confirmation");
+        assert_eq!(
+            (
+                c["type"].as_str(),
+                c["status"].as_str(),
+                c["topic"].as_str(),
+                c["symbol"].as_str()
+            ),
+            (
+                Some("subscription"),
+                Some("success"),
+                Some(topic),
+                Some("AAPL")
+            )
+        );
+    }
+    // The feeder's consumer group starts at the latest offsets: let it join first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let ticks = minute_ticks("AAPL", 1_709_910_000, 3, 20);
+    publish(&producer(kafka.bootstrap_servers()), &ticks);
+
+    let mut prices = Vec::new();
+    while prices.len() < ticks.len() {
+        let m = next_text(&mut trades, Duration::from_secs(10))
+            .await
+            .expect("a trade");
+        prices.push(m["price"].as_f64().unwrap());
+    }
+    assert_eq!(
+        prices,
+        ticks.iter().map(Tick::price).collect::<Vec<_>>(),
+        "every trade, in order"
+    );
+
+    let mut closed = Vec::new();
+    while closed.len() < 2 {
+        let m = next_text(&mut bars, Duration::from_secs(10))
+            .await
+            .expect("a bar");
+        assert_eq!(
+            (
+                m["type"].as_str(),
+                m["symbol"].as_str(),
+                m["interval_minutes"].as_u64()
+            ),
+            (Some("bar"), Some("AAPL"), Some(1))
+        );
+        if m["status"] == "closed" {
+            closed.push(m);
+        }
+    }
+    assert_eq!(
+        closed[0]["timestamp"].as_str(),
+        Some("2024-03-08T15:00:00Z")
+    );
+    assert_eq!(
+        (closed[0]["trades"].as_u64(), closed[0]["volume"].as_f64()),
+        (Some(20), Some(200.0))
+    );
+    let realtime = next_text(&mut analytics, Duration::from_secs(10))
+        .await
+        .expect("realtime metrics");
+    assert_eq!(realtime["event_type"].as_str(), Some("analytics.realtime"));
+
+    // Unsubscribe: confirmed, then silence.
+    trades
+        .send(ws::Message::Text(r#"{"action":"unsubscribe"}"#.into()))
+        .await
+        .unwrap();
+    let m = next_text(&mut trades, Duration::from_secs(5))
+        .await
+        .expect("unsubscribed");
+    assert_eq!(m["status"].as_str(), Some("unsubscribed"));
+    publish(
+        &producer(kafka.bootstrap_servers()),
+        &minute_ticks("AAPL", 1_709_910_600, 1, 5),
+    );
+    assert!(
+        next_text(&mut trades, Duration::from_secs(2))
+            .await
+            .is_none(),
+        "no messages after unsubscribing"
+    );
+    app.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_stalled_client_is_evicted_while_others_keep_receiving() {
+    let kafka = broker(3);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), None, "ws-stall")).await;
+    let mut reader = connect(app.http_addr, "/ws/prices/MSFT").await;
+    let mut stalled = connect(app.http_addr, "/ws/prices/MSFT").await;
+    next_text(&mut reader, Duration::from_secs(5))
+        .await
+        .expect("confirmation");
+    next_text(&mut stalled, Duration::from_secs(5))
+        .await
+        .expect("confirmation");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Far more than socket buffers and the client queue hold, in waves the broker keeps.
+    let ticks = minute_ticks("MSFT", 1_709_910_000, 1000, 100);
+    let producer = producer(kafka.bootstrap_servers());
+    let mut received = 0usize;
+    for wave in ticks.chunks(10_000) {
+        publish(&producer, wave);
+        while received < ticks.len().min(received + wave.len()) {
+            match next_text(&mut reader, Duration::from_secs(15)).await {
+                Some(_) => received += 1,
+                None => panic!("the reading client stopped receiving after {received}"),
+            }
+            if received % 10_000 == 0 {
+                break;
+            }
+        }
+    }
+    while received < ticks.len() {
+        next_text(&mut reader, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("reader stopped at {received}"));
+        received += 1;
+    }
+    assert_eq!(received, ticks.len(), "the reading client got every trade");
+    assert!(
+        app.metrics.ws_evicted.get() >= 1,
+        "the stalled client was evicted"
+    );
+
+    // The stalled client, when it finally reads, finds its messages end in a close frame.
+    let mut closed = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), stalled.next()).await {
+            Ok(Some(Ok(ws::Frame::Close(reason)))) => {
+                let reason = reason.expect("a close reason");
+                assert!(reason.description.unwrap_or_default().contains("too slow"));
+                closed = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    assert!(closed, "the stalled client was closed with a reason");
+    app.shutdown().await;
+}
