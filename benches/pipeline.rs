@@ -180,6 +180,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             ticks_per_symbol: 1_000_000,
             bars_per_series: 100_000,
         },
+        access: tickflow::web::Access::default(),
     }
 }
 

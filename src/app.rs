@@ -50,6 +50,8 @@ pub struct Settings {
     /// Arbiters the symbol actors are spread over.
     pub workers: usize,
     pub memory_limits: MemoryLimits,
+    /// API token and CORS origins.
+    pub access: crate::web::Access,
 }
 
 /// A running platform.
@@ -183,6 +185,7 @@ impl App {
             kafka: Arc::new(KafkaProbe::new(&bootstrap, embedded.is_some())?),
             started: Instant::now(),
             broadcaster: Some(broadcaster),
+            access: settings.access.clone(),
         };
         let server = web::serve(listener, state)?;
         let handle = server.handle();

@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// How often expired rows are deleted (plain PostgreSQL and the memory store).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub retention_every: Duration,
+    /// Bearer token required on /api/* and /ws/* (empty or absent: open).
+    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Allowed CORS origins (comma-separated); `*` allows any origin without credentials.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub topics: TopicSettings,
     #[command(flatten)]
@@ -133,6 +139,15 @@ impl ServeArgs {
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             memory_limits: MemoryLimits::default(),
+            access: crate::web::Access {
+                token: self.api_token.clone().filter(|t| !t.trim().is_empty()),
+                cors_origins: self
+                    .cors_origins
+                    .iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            },
         }
     }
 }

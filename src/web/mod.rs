@@ -3,6 +3,7 @@
 pub mod errors;
 pub mod format;
 pub mod health;
+pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod ws;
@@ -23,6 +24,60 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// WebSocket fan-out (absent when WebSockets are off).
     pub broadcaster: Option<actix::Addr<crate::actors::broadcaster::Broadcaster>>,
+    /// Access rules.
+    pub access: Access,
+}
+
+/// Who may call the API.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Bearer token required on `/api/*` and `/ws/*` (`?token=` also works for WebSockets,
+    /// which browsers cannot give headers); `None`: open.
+    pub token: Option<String>,
+    /// Allowed CORS origins; `*` allows any origin without credentials, listed origins get
+    /// credentials. Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+/// Most simultaneous connections per worker thread.
+const MAX_CONNECTIONS: usize = 10_000;
+
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    if origins.is_empty() {
+        return actix_cors::Cors::default();
+    }
+    let base = actix_cors::Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        // A wildcard origin never gets credentials (the reference allowed both).
+        base.allow_any_origin().send_wildcard()
+    } else {
+        origins
+            .iter()
+            .fold(base.supports_credentials(), |c, o| c.allowed_origin(o))
+    }
+}
+
+/// Whether `req` may pass: protected paths need the token.
+fn authorised(req: &actix_web::dev::ServiceRequest, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    let path = req.path();
+    if !(path.starts_with("/api/") || path.starts_with("/ws/")) {
+        return true;
+    }
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let query = path.starts_with("/ws/").then(|| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .ok()
+            .and_then(|q| q.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v))
+    });
+    header == Some(token) || query.flatten().as_deref() == Some(token)
 }
 
 /// Serves the routes on `listener` until the returned server is stopped.
@@ -33,8 +88,19 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
     let data = web::Data::new(state);
     Ok(HttpServer::new(move || {
         let metrics = data.metrics.clone();
+        let token = data.access.token.clone();
         App::new()
             .app_data(data.clone())
+            .wrap_fn(move |req, srv| {
+                let allowed = authorised(&req, token.as_deref());
+                let call = allowed.then(|| srv.call(req));
+                async move {
+                    match call {
+                        Some(call) => call.await,
+                        None => Err(errors::ApiError::Unauthorized.into()),
+                    }
+                }
+            })
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| errors::ApiError::BadRequest(e.to_string()).into()),
@@ -68,7 +134,12 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
                     res
                 }
             })
+            .wrap(cors(&data.access.cors_origins))
             .route("/", web::get().to(routes::root))
+            .route(
+                "/openapi.json",
+                web::get().to(|| async { actix_web::HttpResponse::Ok().json(openapi::document()) }),
+            )
             .route("/ws/prices/{symbol}", web::get().to(ws::prices))
             .route("/ws/analytics/{symbol}", web::get().to(ws::analytics))
             .route("/ws/bars/{symbol}", web::get().to(ws::bars))
@@ -128,6 +199,10 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
                     ),
             )
     })
+    .max_connections(MAX_CONNECTIONS)
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
+    .keep_alive(std::time::Duration::from_secs(75))
     .listen(listener)?
     .disable_signals()
     .shutdown_timeout(5)

@@ -358,3 +358,109 @@ async fn bad_inputs_get_a_4xx_naming_the_parameter_never_a_5xx() {
     f.pg.shutdown().await;
     f.memory.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn the_token_guards_the_api_cors_never_pairs_a_wildcard_with_credentials_and_openapi_lists_every_route()
+ {
+    let kafka = broker(3);
+    let mut s = settings(kafka.bootstrap_servers(), None, "api-access");
+    s.access = tickflow::web::Access {
+        token: Some("s3cret".into()),
+        cors_origins: vec!["*".into()],
+    };
+    let app = spawn_app(s).await;
+    let client = awc::Client::default();
+    let url = |p: &str| format!("http://{}{p}", app.http_addr);
+
+    let resp = client
+        .get(url("/api/v2/realtime/symbols"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = client
+        .get(url("/api/v2/realtime/symbols"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = client
+        .get(url("/api/v2/realtime/symbols"))
+        .bearer_auth("s3cret")
+        .insert_header(("Origin", "http://dash.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("*")
+    );
+    assert!(
+        resp.headers()
+            .get("access-control-allow-credentials")
+            .is_none(),
+        "no credentials with a wildcard origin"
+    );
+    assert_eq!(
+        client
+            .get(url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200,
+        "health stays open"
+    );
+
+    // WebSockets take the token as a query parameter (browsers cannot set headers).
+    assert!(
+        awc::Client::new()
+            .ws(format!("ws://{}/ws/prices/AAPL", app.http_addr))
+            .connect()
+            .await
+            .is_err()
+    );
+    assert!(
+        awc::Client::new()
+            .ws(format!(
+                "ws://{}/ws/prices/AAPL?token=s3cret",
+                app.http_addr
+            ))
+            .connect()
+            .await
+            .is_ok()
+    );
+
+    let (_, spec, _) = get(&app, "/openapi.json").await;
+    assert_eq!(spec["openapi"].as_str(), Some("3.1.0"));
+    let paths = spec["paths"].as_object().unwrap();
+    for p in [
+        "/api/v2/realtime/prices/{symbol}",
+        "/api/v2/intraday/analytics/{symbol}/last/{count}",
+        "/api/v2/historical/prices/{symbol}",
+        "/ws/bars/{symbol}",
+        "/health",
+    ] {
+        assert!(paths.contains_key(p), "{p} undocumented");
+    }
+    let limit = &paths["/api/v2/realtime/prices/{symbol}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"];
+    assert_eq!(
+        (
+            limit["minimum"].as_i64(),
+            limit["maximum"].as_i64(),
+            limit["default"].as_i64()
+        ),
+        (Some(1), Some(5000), Some(100))
+    );
+    app.shutdown().await;
+}

@@ -140,6 +140,7 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         commit_interval: Duration::from_millis(300),
         workers: 2,
         memory_limits: MemoryLimits::default(),
+        access: tickflow::web::Access::default(),
     }
 }
 
