@@ -198,7 +198,24 @@ impl Actor for SymbolSupervisor {
         let (store, symbol) = (self.store.clone(), self.symbol);
         // `wait`: no tick is looked at before the state is restored.
         ctx.wait(
-            async move { store.load_checkpoint(symbol).await }
+            {
+                let metrics = self.metrics.clone();
+                async move {
+                    // Without its checkpoint the symbol cannot go on: wait for the store.
+                    let mut backoff = Duration::from_millis(100);
+                    loop {
+                        match store.load_checkpoint(symbol).await {
+                            Ok(cp) => break Ok::<_, anyhow::Error>(cp),
+                            Err(e) => {
+                                metrics.persistence_errors.inc();
+                                tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff, "cannot load checkpoint");
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(Duration::from_secs(5));
+                            }
+                        }
+                    }
+                }
+            }
                 .into_actor(self)
                 .map(|loaded, act, ctx| {
                     let state = match loaded {

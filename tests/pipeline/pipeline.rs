@@ -477,3 +477,88 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
         "the crashed run differs from the uninterrupted one",
     );
 }
+
+#[actix_rt::test]
+async fn writes_wait_for_postgresql_to_come_back_and_lose_nothing() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "db-down",
+    ))
+    .await;
+    let ticks = trades(&["AAPL"], 5);
+    let (before, during) = ticks.split_at(ticks.len() / 3);
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, before);
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            before.len() as i64,
+            Duration::from_secs(60)
+        )
+        .await,
+        before.len() as i64
+    );
+    drop(client);
+
+    // PostgreSQL "goes down" for this database: no new connections, existing ones killed.
+    let (admin, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            db.name
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&db.name])
+        .await
+        .unwrap();
+    let failures_before = app.metrics.persistence_errors.get();
+    publish(&producer, during);
+    let start = std::time::Instant::now();
+    while app.metrics.persistence_errors.get() < failures_before + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "writes did not fail while the database was down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing is committed to Kafka while writes fail, and nothing is dropped.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let client = db.client().await;
+    let stored = wait_for_count(
+        &client,
+        "SELECT count(*) FROM realtime_prices",
+        ticks.len() as i64,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        stored,
+        ticks.len() as i64,
+        "every tick written once after the outage"
+    );
+    let realtime: i64 = client
+        .query_one("SELECT count(*) FROM realtime_analytics", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(realtime, ticks.len() as i64);
+    app.shutdown().await;
+}
