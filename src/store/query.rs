@@ -212,6 +212,17 @@ impl Store {
     }
 }
 
+/// Runs `sql` as a statement prepared once per connection (one round trip per query).
+async fn cached_query(
+    store: &PgStore,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+    let client = store.pool().get().await?;
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
 fn metric_values(row: &tokio_postgres::Row, first: usize) -> [Option<f64>; TICK_METRIC_COUNT] {
     std::array::from_fn(|i| row.get(first + i))
 }
@@ -231,16 +242,9 @@ impl PgStore {
         limit: i64,
     ) -> anyhow::Result<Vec<TickRow>> {
         let (from, to) = range.bounds();
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT symbol, "timestamp", price, volume, source FROM realtime_prices
+        let rows = cached_query(self, r#"SELECT symbol, "timestamp", price, volume, source FROM realtime_prices
                    WHERE symbol = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2) AND ($3::timestamptz IS NULL OR "timestamp" <= $3)
-                   ORDER BY "timestamp" DESC, seq DESC LIMIT $4"#,
-                &[&symbol.as_str(), &from, &to, &limit],
-            )
+                   ORDER BY "timestamp" DESC, seq DESC LIMIT $4"#, &[&symbol.as_str(), &from, &to, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -261,19 +265,12 @@ impl PgStore {
         limit: i64,
     ) -> anyhow::Result<Vec<RealtimeRow>> {
         let (from, to) = range.bounds();
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                &format!(
+        let rows = cached_query(self, &format!(
                     r#"SELECT symbol, "timestamp", price, {} FROM realtime_analytics
                        WHERE symbol = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2) AND ($3::timestamptz IS NULL OR "timestamp" <= $3)
                        ORDER BY "timestamp" DESC, seq DESC LIMIT $4"#,
                     TICK_METRIC_NAMES.join(", ")
-                ),
-                &[&symbol.as_str(), &from, &to, &limit],
-            )
+                ), &[&symbol.as_str(), &from, &to, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -287,14 +284,7 @@ impl PgStore {
     }
 
     async fn symbols(&self) -> anyhow::Result<Vec<SymbolStats>> {
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT symbol, count(*), min("timestamp"), max("timestamp") FROM realtime_prices GROUP BY symbol ORDER BY symbol"#,
-                &[],
-            )
+        let rows = cached_query(self, r#"SELECT symbol, count(*), min("timestamp"), max("timestamp") FROM realtime_prices GROUP BY symbol ORDER BY symbol"#, &[])
             .await?;
         Ok(rows
             .iter()
@@ -316,16 +306,9 @@ impl PgStore {
     ) -> anyhow::Result<Vec<BarRow>> {
         let (from, to) = range.bounds();
         let minutes = interval.minutes() as i32;
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT symbol, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM intraday_ohlcv
+        let rows = cached_query(self, r#"SELECT symbol, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM intraday_ohlcv
                    WHERE symbol = $1 AND interval_minutes = $2 AND ($3::timestamptz IS NULL OR "timestamp" >= $3) AND ($4::timestamptz IS NULL OR "timestamp" <= $4)
-                   ORDER BY "timestamp" DESC LIMIT $5"#,
-                &[&symbol.as_str(), &minutes, &from, &to, &limit],
-            )
+                   ORDER BY "timestamp" DESC LIMIT $5"#, &[&symbol.as_str(), &minutes, &from, &to, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -352,16 +335,9 @@ impl PgStore {
         dates: DateRange,
         limit: i64,
     ) -> anyhow::Result<Vec<BarRow>> {
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT symbol, session_start, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM historical_ohlcv
+        let rows = cached_query(self, r#"SELECT symbol, session_start, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source FROM historical_ohlcv
                    WHERE symbol = $1 AND ($2::date IS NULL OR "timestamp" >= $2) AND ($3::date IS NULL OR "timestamp" <= $3)
-                   ORDER BY "timestamp" DESC LIMIT $4"#,
-                &[&symbol.as_str(), &dates.from, &dates.to, &limit],
-            )
+                   ORDER BY "timestamp" DESC LIMIT $4"#, &[&symbol.as_str(), &dates.from, &dates.to, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -391,16 +367,9 @@ impl PgStore {
     ) -> anyhow::Result<Vec<AnalyticsRow>> {
         let (from, to) = range.bounds();
         let minutes = interval.minutes() as i32;
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT symbol, "timestamp", price, indicators FROM intraday_analytics
+        let rows = cached_query(self, r#"SELECT symbol, "timestamp", price, indicators FROM intraday_analytics
                    WHERE symbol = $1 AND interval_minutes = $2 AND ($3::timestamptz IS NULL OR "timestamp" >= $3) AND ($4::timestamptz IS NULL OR "timestamp" <= $4)
-                   ORDER BY "timestamp" DESC LIMIT $5"#,
-                &[&symbol.as_str(), &minutes, &from, &to, &limit],
-            )
+                   ORDER BY "timestamp" DESC LIMIT $5"#, &[&symbol.as_str(), &minutes, &from, &to, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -420,17 +389,10 @@ impl PgStore {
         dates: DateRange,
         limit: i64,
     ) -> anyhow::Result<Vec<AnalyticsRow>> {
-        let rows = self
-            .pool()
-            .get()
-            .await?
-            .query(
-                r#"SELECT a.symbol, coalesce(b.session_start, a."timestamp"::timestamptz), a."timestamp", a.price, a.indicators
+        let rows = cached_query(self, r#"SELECT a.symbol, coalesce(b.session_start, a."timestamp"::timestamptz), a."timestamp", a.price, a.indicators
                    FROM daily_analytics a LEFT JOIN historical_ohlcv b USING (symbol, "timestamp")
                    WHERE a.symbol = $1 AND ($2::date IS NULL OR a."timestamp" >= $2) AND ($3::date IS NULL OR a."timestamp" <= $3)
-                   ORDER BY a."timestamp" DESC LIMIT $4"#,
-                &[&symbol.as_str(), &dates.from, &dates.to, &limit],
-            )
+                   ORDER BY a."timestamp" DESC LIMIT $4"#, &[&symbol.as_str(), &dates.from, &dates.to, &limit])
             .await?;
         Ok(rows
             .iter()

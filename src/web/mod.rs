@@ -1,5 +1,6 @@
 //! The HTTP surface: the reference's REST routes, `/health` and `/metrics`.
 
+pub mod docs;
 pub mod errors;
 pub mod format;
 pub mod health;
@@ -136,6 +137,9 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
             })
             .wrap(cors(&data.access.cors_origins))
             .route("/", web::get().to(routes::root))
+            .route("/docs", web::get().to(docs::swagger))
+            .route("/redoc", web::get().to(docs::redoc))
+            .route("/docs/assets/{file}", web::get().to(docs::asset))
             .route(
                 "/openapi.json",
                 web::get().to(|| async { actix_web::HttpResponse::Ok().json(openapi::document()) }),

@@ -464,3 +464,54 @@ async fn the_token_guards_the_api_cors_never_pairs_a_wildcard_with_credentials_a
     );
     app.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn the_docs_pages_are_served_from_the_binary_with_no_external_reference() {
+    let kafka = broker(1);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), None, "api-docs")).await;
+    let client = awc::Client::default();
+    for (page, asset) in [
+        ("/docs", "/docs/assets/swagger-ui-bundle.js"),
+        ("/redoc", "/docs/assets/redoc.standalone.js"),
+    ] {
+        let mut resp = client
+            .get(format!("http://{}{page}", app.http_addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{page}");
+        let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+        assert!(
+            html.contains(asset) && html.contains("/openapi.json"),
+            "{page} loads its local assets and the spec"
+        );
+        for external in ["http://", "https://", "//cdn", "fonts.googleapis"] {
+            assert!(
+                !html.contains(&format!("src=\"{external}"))
+                    && !html.contains(&format!("href=\"{external}")),
+                "{page} references {external}"
+            );
+        }
+        let mut resp = client
+            .get(format!("http://{}{asset}", app.http_addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "application/javascript"
+        );
+        assert!(resp.body().limit(8 << 20).await.unwrap().len() > 500_000);
+    }
+    let resp = client
+        .get(format!(
+            "http://{}/docs/assets/../../etc/passwd",
+            app.http_addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    app.shutdown().await;
+}
