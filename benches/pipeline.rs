@@ -173,7 +173,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             flush_interval: Duration::from_millis(100),
         },
         group: group.to_owned(),
-        max_batch: 5000,
+        max_batch: 20_000,
         commit_interval: Duration::from_secs(2),
         workers: 2,
         memory_limits: MemoryLimits {

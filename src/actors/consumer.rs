@@ -32,6 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a round waits for more messages before it is dispatched.
+const ROUND_LINGER: Duration = Duration::from_millis(5);
+
 /// Settings of the consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -224,10 +227,24 @@ impl ConsumeLoop {
                     while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
                         self.revoke(&parts);
                     }
+                    let mut taken = chunk.len();
                     for msg in chunk {
                         match msg {
                             Ok(m) => self.accept(&m, &mut groups).await,
                             Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
+                        }
+                    }
+                    // Linger briefly for more: with many symbols a round then carries several
+                    // ticks per symbol, and actor messages are paid per symbol, not per tick.
+                    let deadline = tokio::time::Instant::now() + ROUND_LINGER;
+                    while taken < self.settings.max_batch {
+                        let Ok(Some(more)) = tokio::time::timeout_at(deadline, stream.next()).await else { break };
+                        taken += more.len();
+                        for msg in more {
+                            match msg {
+                                Ok(m) => self.accept(&m, &mut groups).await,
+                                Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
+                            }
                         }
                     }
                     self.dispatch(&mut groups).await;

@@ -64,7 +64,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKFLOW_COMMIT_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
     /// Most raw messages routed per round.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 20_000)]
     pub max_batch: usize,
     /// Rows that start a database flush.
     #[arg(long, default_value_t = 5000)]
