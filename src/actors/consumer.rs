@@ -228,27 +228,31 @@ impl ConsumeLoop {
                         self.revoke(&parts);
                     }
                     let mut taken = chunk.len();
-                    for msg in chunk {
-                        match msg {
-                            Ok(m) => self.accept(&m, &mut groups).await,
-                            Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
-                        }
-                    }
+                    self.accept_all(chunk, &mut groups).await;
                     // Linger briefly for more: with many symbols a round then carries several
                     // ticks per symbol, and actor messages are paid per symbol, not per tick.
                     let deadline = tokio::time::Instant::now() + ROUND_LINGER;
                     while taken < self.settings.max_batch {
                         let Ok(Some(more)) = tokio::time::timeout_at(deadline, stream.next()).await else { break };
                         taken += more.len();
-                        for msg in more {
-                            match msg {
-                                Ok(m) => self.accept(&m, &mut groups).await,
-                                Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
-                            }
-                        }
+                        self.accept_all(more, &mut groups).await;
                     }
                     self.dispatch(&mut groups).await;
                 }
+            }
+        }
+    }
+
+    /// Accepts every message of a chunk.
+    async fn accept_all(
+        &mut self,
+        chunk: Vec<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        for msg in chunk {
+            match msg {
+                Ok(m) => self.accept(&m, groups).await,
+                Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
             }
         }
     }

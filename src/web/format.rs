@@ -12,39 +12,69 @@ pub fn num(v: Option<f64>) -> Value {
     v.map_or(Value::Null, Value::from)
 }
 
+/// The JSON body of a list: metadata keys, then `data`.
+#[derive(serde::Serialize)]
+struct Listing<'a, T> {
+    #[serde(flatten)]
+    meta: &'a Row,
+    data: &'a [T],
+}
+
+/// The JSON body of a single row.
+#[derive(serde::Serialize)]
+struct Single<'a, T> {
+    #[serde(flatten)]
+    meta: &'a Row,
+    data: &'a T,
+}
+
 /// A list response: `meta` keys, then `data`; with `count == 0` a `message` too (one shape
-/// whether empty or not). CSV: the sorted union of the rows' keys, one line per row.
-pub fn list(
+/// whether empty or not). Rows serialise straight into the body (typed rows avoid building
+/// a JSON tree per row). CSV: the sorted union of the rows' keys, one line per row.
+pub fn list<T: serde::Serialize>(
     format: Format,
     mut meta: Row,
-    rows: Vec<Row>,
+    rows: Vec<T>,
     empty_message: String,
     filename: &str,
 ) -> HttpResponse {
     match format {
-        Format::Csv => csv(&rows, filename),
+        Format::Csv => csv(&as_rows(&rows), filename),
         Format::Json => {
             if rows.is_empty() {
                 meta.insert("message".into(), Value::String(empty_message));
             }
-            meta.insert(
-                "data".into(),
-                Value::Array(rows.into_iter().map(Value::Object).collect()),
-            );
-            HttpResponse::Ok().json(Value::Object(meta))
+            HttpResponse::Ok().json(Listing {
+                meta: &meta,
+                data: &rows,
+            })
         }
     }
 }
 
 /// A single-row response (`/latest`): `{meta…, "data": {row}}`, or a one-row CSV.
-pub fn single(format: Format, mut meta: Row, row: Row, filename: &str) -> HttpResponse {
+pub fn single<T: serde::Serialize>(
+    format: Format,
+    meta: Row,
+    row: T,
+    filename: &str,
+) -> HttpResponse {
     match format {
-        Format::Csv => csv(&[row], filename),
-        Format::Json => {
-            meta.insert("data".into(), Value::Object(row));
-            HttpResponse::Ok().json(Value::Object(meta))
-        }
+        Format::Csv => csv(&as_rows(std::slice::from_ref(&row)), filename),
+        Format::Json => HttpResponse::Ok().json(Single {
+            meta: &meta,
+            data: &row,
+        }),
     }
+}
+
+fn as_rows<T: serde::Serialize>(rows: &[T]) -> Vec<Row> {
+    rows.iter()
+        .filter_map(|r| match serde_json::to_value(r) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        })
+        .collect()
 }
 
 fn csv(rows: &[Row], filename: &str) -> HttpResponse {

@@ -23,47 +23,75 @@ fn py_list<S: AsRef<str>>(items: &[S]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn tick_row(t: &TickRow) -> Row {
-    let ts = t.ts.to_rfc3339();
-    meta([
-        ("symbol", json!(t.symbol)),
-        ("price", json!(t.price)),
-        ("timestamp", json!(ts)),
-        ("volume", json!(t.volume)),
-        ("source", json!(t.source)),
-        ("timestamp_utc", json!(ts)),
-        ("timestamp_est", json!(format_est(t.ts))),
-    ])
+/// A trade as the API shows it.
+#[derive(serde::Serialize)]
+pub struct TickOut<'a> {
+    symbol: &'a str,
+    price: f64,
+    timestamp: String,
+    volume: f64,
+    source: &'a str,
+    timestamp_utc: String,
+    timestamp_est: String,
 }
 
-fn bar_row(b: &BarRow) -> Row {
-    let start = b.start.to_rfc3339();
-    let mut row = meta([
-        ("symbol", json!(b.symbol)),
-        ("open", json!(b.open)),
-        ("high", json!(b.high)),
-        ("low", json!(b.low)),
-        ("close", json!(b.close)),
-        ("volume", json!(b.volume)),
-        ("trades", json!(b.trades)),
-        ("vwap", num(b.vwap)),
-        ("revision", json!(b.revision)),
-        ("source", json!(b.source)),
-        ("timestamp_utc", json!(start)),
-    ]);
-    match b.date {
-        // A session bar: its date is the session's New York date (the reference printed the
-        // day before).
-        Some(d) => {
-            row.insert("timestamp".into(), json!(d.to_string()));
-            row.insert("date_est".into(), json!(d.to_string()));
-        }
-        None => {
-            row.insert("timestamp".into(), json!(start));
-            row.insert("timestamp_est".into(), json!(format_est(b.start)));
-        }
+fn tick_row(t: &TickRow) -> TickOut<'_> {
+    let ts = t.ts.to_rfc3339();
+    TickOut {
+        symbol: &t.symbol,
+        price: t.price,
+        timestamp: ts.clone(),
+        volume: t.volume,
+        source: &t.source,
+        timestamp_utc: ts,
+        timestamp_est: format_est(t.ts),
     }
-    row
+}
+
+/// A bar as the API shows it: intraday bars carry `timestamp_est`, session bars `date_est`
+/// (their own New York date; the reference printed the day before) and a date `timestamp`.
+#[derive(serde::Serialize)]
+pub struct BarOut<'a> {
+    symbol: &'a str,
+    timestamp: String,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+    trades: i64,
+    vwap: Option<f64>,
+    revision: i32,
+    source: &'a str,
+    timestamp_utc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp_est: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_est: Option<String>,
+}
+
+fn bar_row(b: &BarRow) -> BarOut<'_> {
+    let start = b.start.to_rfc3339();
+    let (timestamp, timestamp_est, date_est) = match b.date {
+        Some(d) => (d.to_string(), None, Some(d.to_string())),
+        None => (start.clone(), Some(format_est(b.start)), None),
+    };
+    BarOut {
+        symbol: &b.symbol,
+        timestamp,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+        trades: b.trades,
+        vwap: b.vwap,
+        revision: b.revision,
+        source: &b.source,
+        timestamp_utc: start,
+        timestamp_est,
+        date_est,
+    }
 }
 
 fn analytics_row(a: &AnalyticsRow, wanted: &[String]) -> Row {
@@ -143,13 +171,8 @@ pub async fn realtime_prices(
     let limit = q.int("limit", Some(100), 1, 5000)?.unwrap_or(100);
     let range = q.time_range(Some(("last_minutes", 1, 1440)), None)?;
     let format = q.format()?;
-    let rows: Vec<Row> = state
-        .store
-        .ticks(symbol, range, limit)
-        .await?
-        .iter()
-        .map(tick_row)
-        .collect();
+    let stored = state.store.ticks(symbol, range, limit).await?;
+    let rows: Vec<_> = stored.iter().map(tick_row).collect();
     Ok(format::list(
         format,
         meta([
@@ -171,12 +194,8 @@ pub async fn realtime_latest(
 ) -> Reply {
     let symbol = params::symbol(&path)?;
     let format = Params::parse(req.query_string())?.format()?;
-    let row = state
-        .store
-        .ticks(symbol, Default::default(), 1)
-        .await?
-        .first()
-        .map(tick_row);
+    let stored = state.store.ticks(symbol, Default::default(), 1).await?;
+    let row = stored.first().map(tick_row);
     let row = row.ok_or_else(|| {
         ApiError::NotFound(format!("No real-time data found for symbol {symbol}"))
     })?;
@@ -277,13 +296,8 @@ pub async fn intraday_prices(
     let limit = q.int("limit", Some(100), 1, 2000)?.unwrap_or(100);
     let range = q.time_range(Some(("last_hours", 60, 168)), None)?;
     let format = q.format()?;
-    let rows: Vec<Row> = state
-        .store
-        .bars(symbol, interval, range, limit)
-        .await?
-        .iter()
-        .map(bar_row)
-        .collect();
+    let stored = state.store.bars(symbol, interval, range, limit).await?;
+    let rows: Vec<_> = stored.iter().map(bar_row).collect();
     let name = interval.reference_name();
     Ok(format::list(
         format,
@@ -310,12 +324,11 @@ pub async fn intraday_latest(
     let interval = q.intraday_interval()?;
     let format = q.format()?;
     let name = interval.reference_name();
-    let row = state
+    let stored = state
         .store
         .bars(symbol, interval, Default::default(), 1)
-        .await?
-        .first()
-        .map(bar_row);
+        .await?;
+    let row = stored.first().map(bar_row);
     let row = row.ok_or_else(|| {
         ApiError::NotFound(format!("No intraday {name} data found for symbol {symbol}"))
     })?;
@@ -343,13 +356,11 @@ pub async fn intraday_last(
     let interval = q.intraday_interval()?;
     let format = q.format()?;
     let name = interval.reference_name();
-    let rows: Vec<Row> = state
+    let stored = state
         .store
         .bars(symbol, interval, Default::default(), count)
-        .await?
-        .iter()
-        .map(bar_row)
-        .collect();
+        .await?;
+    let rows: Vec<_> = stored.iter().map(bar_row).collect();
     if rows.is_empty() {
         return Err(ApiError::NotFound(format!(
             "No intraday {name} data found for symbol {symbol}"
@@ -466,13 +477,8 @@ pub async fn historical_prices(
     let limit = q.int("limit", Some(252), 1, 5000)?.unwrap_or(252);
     let dates = q.date_range(2000)?;
     let format = q.format()?;
-    let rows: Vec<Row> = state
-        .store
-        .daily_bars(symbol, dates, limit)
-        .await?
-        .iter()
-        .map(bar_row)
-        .collect();
+    let stored = state.store.daily_bars(symbol, dates, limit).await?;
+    let rows: Vec<_> = stored.iter().map(bar_row).collect();
     Ok(format::list(
         format,
         meta([
@@ -494,12 +500,11 @@ pub async fn historical_latest(
 ) -> Reply {
     let symbol = params::symbol(&path)?;
     let format = Params::parse(req.query_string())?.format()?;
-    let row = state
+    let stored = state
         .store
         .daily_bars(symbol, Default::default(), 1)
-        .await?
-        .first()
-        .map(bar_row);
+        .await?;
+    let row = stored.first().map(bar_row);
     let row = row.ok_or_else(|| {
         ApiError::NotFound(format!(
             "No historical daily data found for symbol {symbol}"
@@ -525,13 +530,11 @@ pub async fn historical_last(
     let symbol = params::symbol(&path.0)?;
     let count = params::count(&path.1, 2000)?;
     let format = Params::parse(req.query_string())?.format()?;
-    let rows: Vec<Row> = state
+    let stored = state
         .store
         .daily_bars(symbol, Default::default(), count)
-        .await?
-        .iter()
-        .map(bar_row)
-        .collect();
+        .await?;
+    let rows: Vec<_> = stored.iter().map(bar_row).collect();
     if rows.is_empty() {
         return Err(ApiError::NotFound(format!(
             "No historical daily data found for symbol {symbol}"

@@ -27,6 +27,8 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_FRAME: usize = 64 * 1024;
 /// Longest a write to the socket may wait (a client that does not read blocks it).
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the close frame waits for an evicted client to drain its socket.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `GET /ws/prices/{symbol}`: every trade of the symbol.
 pub async fn prices(
@@ -181,8 +183,9 @@ fn start(
         if subscribed {
             let _ = broadcaster.send(Unsubscribe { id }).await;
         }
-        // A client that does not read cannot take a close frame either: do not wait for it.
-        let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(reason)).await;
+        // The close frame queues behind what the client has not read yet; give up after a
+        // while (the subscription is already gone, so only the socket is held meanwhile).
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.close(reason)).await;
     });
     Ok(response)
 }
