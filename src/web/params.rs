@@ -328,10 +328,15 @@ fn end_of_day(date: NaiveDate) -> Result<Timestamp, ApiError> {
 
 /// `"2024-01-02 10:30:00 EST"`: an instant in New York time (the reference's `timestamp_est`).
 pub fn format_est(ts: Timestamp) -> String {
-    ts.to_datetime()
-        .with_timezone(&New_York)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
+    use chrono::{Offset, TimeZone};
+    use chrono_tz::OffsetName;
+    let offset = New_York.offset_from_utc_datetime(&ts.to_datetime().naive_utc());
+    let whole_seconds = Timestamp::from_micros(ts.micros() - ts.micros().rem_euclid(1_000_000));
+    let mut out = String::with_capacity(24);
+    whole_seconds.write_iso(&mut out, Some(i64::from(offset.fix().local_minus_utc())));
+    out.push(' ');
+    out.push_str(offset.abbreviation().unwrap_or("ET"));
+    out
 }
 
 #[cfg(test)]
@@ -416,6 +421,19 @@ mod tests {
         ));
         assert!(matches!(count("0", 10), Err(ApiError::Validation(_))));
         assert!(matches!(symbol("A B"), Err(ApiError::Validation(_))));
+    }
+
+    #[test]
+    fn est_formatting_equals_chrono_across_years() {
+        for secs in (1_600_000_000i64..1_800_000_000).step_by(3_599_999) {
+            let t = Timestamp::from_micros(secs * 1_000_000 + 123_456);
+            let want = t
+                .to_datetime()
+                .with_timezone(&New_York)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string();
+            assert_eq!(format_est(t), want);
+        }
     }
 
     #[test]
