@@ -23,6 +23,13 @@ pub struct DeliveryCounter {
     failed: Arc<AtomicU64>,
 }
 
+impl DeliveryCounter {
+    /// Delivery failures reported so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
 impl ClientContext for DeliveryCounter {}
 
 impl ProducerContext for DeliveryCounter {

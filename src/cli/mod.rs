@@ -9,12 +9,14 @@
 mod bars;
 mod csv_io;
 mod indicators;
+mod replay;
 mod serve;
 
 use clap::{Parser, Subcommand};
 
 pub use bars::BarsArgs;
 pub use indicators::IndicatorsArgs;
+pub use replay::ReplayArgs;
 pub use serve::{CreateTopicsArgs, MigrateArgs, ServeArgs};
 
 /// Market-data analytics: exact OHLCV bars and TA-Lib-identical indicators.
@@ -38,6 +40,8 @@ pub enum Command {
     Indicators(IndicatorsArgs),
     /// Build OHLCV bars from a trades CSV file (ts,price,volume).
     Bars(BarsArgs),
+    /// Publish recorded trades (ts,price,volume[,symbol]) to the raw topic of a running tickflow.
+    Replay(ReplayArgs),
 }
 
 /// Runs one command.
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateTopics(args) => serve::create_topics(&args),
         Command::Indicators(args) => indicators::run(&args),
         Command::Bars(args) => bars::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

@@ -269,3 +269,46 @@ fn bars_command_refuses_bad_rows_naming_the_line() {
     let bad_interval = tickflow(&["bars", "--input", "x.csv", "--interval", "7m"]);
     assert!(!bad_interval.status.success() && stderr(&bad_interval).contains("invalid interval"));
 }
+
+#[test]
+fn replay_command_refuses_bad_rows_naming_the_line_before_publishing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "t.csv",
+        "ts,price,volume\n2024-01-02T14:30:00Z,abc,1\n",
+    );
+    let out = tickflow(&[
+        "replay",
+        "--ticks",
+        &input,
+        "--symbol",
+        "AAPL",
+        "--kafka-bootstrap",
+        "127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("line 2: price \"abc\""),
+        "{}",
+        stderr(&out)
+    );
+    let no_symbol = tickflow(&[
+        "replay",
+        "--ticks",
+        &input,
+        "--kafka-bootstrap",
+        "127.0.0.1:1",
+    ]);
+    assert!(!no_symbol.status.success() && stderr(&no_symbol).contains("symbol"));
+    let bad_speed = tickflow(&[
+        "replay",
+        "--ticks",
+        &input,
+        "--speed",
+        "fast",
+        "--kafka-bootstrap",
+        "127.0.0.1:1",
+    ]);
+    assert!(!bad_speed.status.success() && stderr(&bad_speed).contains("positive factor"));
+}
