@@ -153,6 +153,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
         feed: FeedKind::None,
         feed_symbols: vec![],
         sim_rate: 0.0,
+        yahoo_url: String::new(),
         symbols: SymbolSettings {
             intervals: vec![Interval::M1, Interval::M5, Interval::H1, Interval::D1],
             default_calendar: TradingCalendar::us_equity(),

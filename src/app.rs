@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub enum FeedKind {
     /// The built-in random-walk market.
     Sim,
+    /// Yahoo Finance's streaming WebSocket (`--yahoo-url` to point it elsewhere).
+    Yahoo,
     /// No feed: ticks come from other producers on the raw topic.
     None,
 }
@@ -39,6 +41,8 @@ pub struct Settings {
     pub feed: FeedKind,
     pub feed_symbols: Vec<Symbol>,
     pub sim_rate: f64,
+    /// Yahoo streaming endpoint.
+    pub yahoo_url: String,
     pub symbols: SymbolSettings,
     pub topics: TopicSettings,
     pub retention: Retention,
@@ -150,7 +154,20 @@ impl App {
         .start();
 
         let mut background = Vec::new();
-        if settings.feed == FeedKind::Sim {
+        let feed_state = Arc::new(crate::feeds::yahoo_stream::FeedState::default());
+        if settings.feed == FeedKind::Yahoo {
+            // One explicit TLS crypto provider for wss (a second install is harmless).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let producer = Arc::new(crate::actors::publisher::producer(&bootstrap)?);
+            tracing::info!(url = settings.yahoo_url, symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), "feed: Yahoo stream");
+            background.push(actix::spawn(crate::feeds::yahoo_stream::run(
+                settings.yahoo_url.clone(),
+                settings.feed_symbols.clone(),
+                producer,
+                metrics.clone(),
+                feed_state.clone(),
+            )));
+        } else if settings.feed == FeedKind::Sim {
             let producer = Arc::new(crate::actors::publisher::producer(&bootstrap)?);
             let sim = Simulator::new(&settings.feed_symbols, settings.sim_rate, rand::random());
             tracing::info!(symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), rate = settings.sim_rate, "feed: simulator");
@@ -186,6 +203,7 @@ impl App {
             started: Instant::now(),
             broadcaster: Some(broadcaster),
             access: settings.access.clone(),
+            feed: (settings.feed == FeedKind::Yahoo).then_some(feed_state),
         };
         let server = web::serve(listener, state)?;
         let handle = server.handle();

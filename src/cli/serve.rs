@@ -34,6 +34,9 @@ pub struct ServeArgs {
         default_value = "AAPL,MSFT,GOOG,AMZN,TSLA"
     )]
     pub symbols: Vec<Symbol>,
+    /// Yahoo streaming endpoint (`--feed yahoo`).
+    #[arg(long, env = "YAHOO_STREAM_URL", default_value = crate::feeds::yahoo_stream::DEFAULT_URL)]
+    pub yahoo_url: String,
     /// Simulated trades per second over all symbols.
     #[arg(long, env = "TICKFLOW_SIM_RATE", default_value_t = 50.0)]
     pub sim_rate: f64,
@@ -116,6 +119,7 @@ impl ServeArgs {
             feed: self.feed,
             feed_symbols: self.symbols.clone(),
             sim_rate: self.sim_rate,
+            yahoo_url: self.yahoo_url.clone(),
             symbols: SymbolSettings {
                 intervals: self.intervals.clone(),
                 default_calendar: self.calendar,

@@ -2,5 +2,6 @@
 
 pub mod simulator;
 pub mod yahoo;
+pub mod yahoo_stream;
 
 pub use simulator::Simulator;

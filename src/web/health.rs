@@ -63,6 +63,16 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(_) => Err("timed out".to_owned()),
     };
+    let feed = state.feed.as_ref().map(|f| {
+        use std::sync::atomic::Ordering::Relaxed;
+        json!({
+            "kind": "yahoo",
+            "connected": f.connected.load(Relaxed),
+            "connections": f.connections.load(Relaxed),
+            "frames": f.frames.load(Relaxed),
+            "bad_frames": f.bad_frames.load(Relaxed),
+        })
+    });
     let healthy = kafka.is_ok() && store.is_ok();
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },
@@ -81,6 +91,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
                 "mode": state.store.mode(),
                 "error": store.as_ref().err(),
             },
+            "feed": feed,
         },
     });
     if healthy {

@@ -27,6 +27,8 @@ pub struct AppState {
     pub broadcaster: Option<actix::Addr<crate::actors::broadcaster::Broadcaster>>,
     /// Access rules.
     pub access: Access,
+    /// State of a network feed, when one runs.
+    pub feed: Option<Arc<crate::feeds::yahoo_stream::FeedState>>,
 }
 
 /// Who may call the API.

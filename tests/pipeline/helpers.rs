@@ -115,6 +115,7 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         feed: FeedKind::None,
         feed_symbols: vec![],
         sim_rate: 0.0,
+        yahoo_url: String::new(),
         symbols: symbol_settings(),
         topics: TopicSettings {
             partitions: 3,

@@ -1,0 +1,158 @@
+//! Market-data feeds against local servers speaking the providers' formats.
+
+use crate::helpers::*;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use base64::Engine;
+use prost::Message as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tickflow::app::FeedKind;
+use tickflow::feeds::yahoo::PricingData;
+use tickflow::kafka::topics;
+
+fn pricing_frame(symbol: &str, price: f32, time_ms: i64, last_size: i64) -> String {
+    let q = PricingData {
+        id: symbol.into(),
+        price,
+        time: time_ms,
+        day_volume: 1_000,
+        last_size,
+        ..Default::default()
+    };
+    let message = base64::engine::general_purpose::STANDARD.encode(q.encode_to_vec());
+    serde_json::json!({ "type": "pricing", "message": message }).to_string()
+}
+
+/// A stand-in for Yahoo: each connection waits for `{"subscribe":[…]}`, then sends its
+/// scripted frames. The first drops the connection mid-stream (no close frame).
+async fn yahoo(
+    req: HttpRequest,
+    body: web::Payload,
+    connections: web::Data<Arc<AtomicUsize>>,
+) -> actix_web::Result<actix_web::HttpResponse> {
+    let (resp, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    let n = connections.fetch_add(1, Ordering::SeqCst);
+    actix_web::rt::spawn(async move {
+        use futures_util::StreamExt;
+        // The subscription comes first.
+        while let Some(Ok(m)) = stream.next().await {
+            if let actix_ws::Message::Text(t) = m {
+                assert!(t.contains("\"subscribe\"") && t.contains("AAPL"), "{t}");
+                break;
+            }
+        }
+        let base = 1_755_546_185_000 + (n as i64) * 1_000_000;
+        for i in 0..5 {
+            let _ = session
+                .text(pricing_frame(
+                    if i % 2 == 0 { "AAPL" } else { "MSFT" },
+                    229.35 + i as f32,
+                    base + i * 1_000,
+                    100 + i,
+                ))
+                .await;
+        }
+        let _ = session
+            .text(r#"{"type":"pricing","message":"not base64!"}"#)
+            .await;
+        let _ = session.text(r#"{"type":"heartbeat"}"#).await;
+        if n == 0 {
+            // Dropped mid-stream: the session goes away without a close frame.
+            drop(session);
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    Ok(resp)
+}
+
+#[actix_rt::test]
+async fn the_yahoo_feed_decodes_frames_survives_a_dropped_connection_and_loses_nothing_sent() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let data = web::Data::new(connections.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/stream", web::get().to(yahoo))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let kafka = broker(3);
+    let mut s = settings(kafka.bootstrap_servers(), None, "yahoo");
+    s.feed = FeedKind::Yahoo;
+    s.feed_symbols = vec![
+        tickflow::domain::Symbol::parse("AAPL").unwrap(),
+        tickflow::domain::Symbol::parse("MSFT").unwrap(),
+    ];
+    s.yahoo_url = format!("ws://{addr}/stream");
+    let app = spawn_app(s).await;
+
+    let start = Instant::now();
+    while app.metrics.feed_published.get() < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "only {} ticks published",
+            app.metrics.feed_published.get()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        connections.load(Ordering::SeqCst) >= 2,
+        "reconnected after the drop"
+    );
+    assert!(
+        app.metrics.feed_errors.get() >= 2,
+        "malformed frames and the dropped connection are counted"
+    );
+
+    let ticks: Vec<serde_json::Value> = read_topic(
+        kafka.bootstrap_servers(),
+        topics::RAW,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|(_, p)| serde_json::from_slice(p).unwrap())
+    .collect();
+    assert_eq!(ticks.len(), 10, "every frame sent, once");
+    let first = ticks
+        .iter()
+        .find(|t| t["timestamp"] == "2025-08-18T19:43:05Z")
+        .expect("the first quote, at its own event time");
+    assert_eq!(
+        (
+            first["symbol"].as_str(),
+            first["price"].as_f64(),
+            first["volume"].as_f64(),
+            first["source"].as_str()
+        ),
+        (Some("AAPL"), Some(229.35), Some(100.0), Some("yfinance"))
+    );
+    let (_, health, _) = {
+        let client = awc::Client::default();
+        let mut resp = client
+            .get(format!("http://{}/health", app.http_addr))
+            .send()
+            .await
+            .unwrap();
+        let body = resp.body().await.unwrap();
+        (
+            (),
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            (),
+        )
+    };
+    assert_eq!(
+        health["services"]["feed"]["connected"].as_bool(),
+        Some(true)
+    );
+    assert!(health["services"]["feed"]["connections"].as_u64().unwrap() >= 2);
+    app.shutdown().await;
+    handle.stop(false).await;
+}
