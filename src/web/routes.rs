@@ -137,6 +137,24 @@ fn realtime_row(r: &RealtimeRow, wanted: &[String]) -> Row {
     row
 }
 
+/// A `last/{count}` answer: 404 with `not_found` when nothing is stored, else the rows with
+/// `count` and `requested_count` added to `meta`.
+fn last_rows<T: serde::Serialize>(
+    format: params::Format,
+    mut meta: Row,
+    rows: Vec<T>,
+    requested: i64,
+    not_found: String,
+    filename: &str,
+) -> Reply {
+    if rows.is_empty() {
+        return Err(ApiError::NotFound(not_found));
+    }
+    meta.insert("count".into(), json!(rows.len()));
+    meta.insert("requested_count".into(), json!(requested));
+    Ok(format::list(format, meta, rows, String::new(), filename))
+}
+
 /// Validates requested bar indicators against `allowed`; `default` when none are given.
 fn bar_indicators(q: &Params, default: &[&str], allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let mut wanted = q.all("indicators");
@@ -361,24 +379,18 @@ pub async fn intraday_last(
         .bars(symbol, interval, Default::default(), count)
         .await?;
     let rows: Vec<_> = stored.iter().map(bar_row).collect();
-    if rows.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "No intraday {name} data found for symbol {symbol}"
-        )));
-    }
-    Ok(format::list(
+    last_rows(
         format,
         meta([
             ("symbol", json!(symbol.as_str())),
             ("interval", json!(name)),
-            ("count", json!(rows.len())),
-            ("requested_count", json!(count)),
             ("timezone_note", json!(TZ_NOTE)),
         ]),
         rows,
-        String::new(),
+        count,
+        format!("No intraday {name} data found for symbol {symbol}"),
         &format!("intraday_{name}_last_{count}_{symbol}"),
-    ))
+    )
 }
 
 /// `GET /api/v2/intraday/analytics/{symbol}`
@@ -445,25 +457,19 @@ pub async fn intraday_analytics_last(
         .iter()
         .map(|a| analytics_row(a, &wanted))
         .collect();
-    if rows.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "No intraday analytics found for {symbol} {name}"
-        )));
-    }
-    Ok(format::list(
+    last_rows(
         format,
         meta([
             ("symbol", json!(symbol.as_str())),
             ("interval", json!(name)),
             ("indicators", json!(wanted)),
-            ("count", json!(rows.len())),
-            ("requested_count", json!(count)),
             ("timezone_note", json!(TZ_NOTE)),
         ]),
         rows,
-        String::new(),
+        count,
+        format!("No intraday analytics found for {symbol} {name}"),
         &format!("intraday_analytics_{name}_last_{count}_{symbol}"),
-    ))
+    )
 }
 
 /// `GET /api/v2/historical/prices/{symbol}`
@@ -535,23 +541,17 @@ pub async fn historical_last(
         .daily_bars(symbol, Default::default(), count)
         .await?;
     let rows: Vec<_> = stored.iter().map(bar_row).collect();
-    if rows.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "No historical daily data found for symbol {symbol}"
-        )));
-    }
-    Ok(format::list(
+    last_rows(
         format,
         meta([
             ("symbol", json!(symbol.as_str())),
-            ("count", json!(rows.len())),
-            ("requested_count", json!(count)),
             ("timezone_note", json!(HISTORICAL_NOTE)),
         ]),
         rows,
-        String::new(),
+        count,
+        format!("No historical daily data found for symbol {symbol}"),
         &format!("historical_last_{count}_{symbol}"),
-    ))
+    )
 }
 
 /// `GET /api/v2/historical/analytics/{symbol}`
@@ -613,24 +613,18 @@ pub async fn historical_analytics_last(
         .iter()
         .map(|a| analytics_row(a, &wanted))
         .collect();
-    if rows.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "No historical daily analytics found for {symbol}"
-        )));
-    }
-    Ok(format::list(
+    last_rows(
         format,
         meta([
             ("symbol", json!(symbol.as_str())),
             ("indicators", json!(wanted)),
-            ("count", json!(rows.len())),
-            ("requested_count", json!(count)),
             ("timezone_note", json!(HISTORICAL_NOTE)),
         ]),
         rows,
-        String::new(),
+        count,
+        format!("No historical daily analytics found for {symbol}"),
         &format!("historical_analytics_last_{count}_{symbol}"),
-    ))
+    )
 }
 
 /// `GET /`
