@@ -1,5 +1,6 @@
 //! Market-data feeds that publish ticks to the raw topic.
 
+pub mod alphavantage;
 pub mod simulator;
 pub mod yahoo;
 pub mod yahoo_stream;
