@@ -194,18 +194,8 @@ impl Params {
                 to: Some(to),
             });
         }
-        let (start, end) = (self.date("start_date")?, self.date("end_date")?);
+        let (start, end) = self.start_end_dates()?;
         if start.is_some() || end.is_some() {
-            if let (Some(s), Some(e)) = (start, end)
-                && e < s
-            {
-                return Err(ApiError::query(
-                    "end_date",
-                    "date_order",
-                    "end_date must not be before start_date",
-                    &e.to_string(),
-                ));
-            }
             return Ok(TimeRange {
                 from: start
                     .map(|d| et(d, NaiveTime::MIN, "start_date"))
@@ -213,14 +203,32 @@ impl Params {
                 to: end.map(end_of_day).transpose()?,
             });
         }
-        if let (Some((name, unit_minutes, _)), Some(n)) = (last, default_last) {
-            let _ = name;
+        if let (Some((_, unit_minutes, _)), Some(n)) = (last, default_last) {
             return Ok(TimeRange {
                 from: Some(now.add_micros(-n * unit_minutes * 60_000_000)),
                 to: None,
             });
         }
         Ok(TimeRange::default())
+    }
+
+    /// `start_date` and `end_date`, each optional, in order.
+    ///
+    /// # Errors
+    /// A 422 naming the bad date, or `end_date` when it is before `start_date`.
+    fn start_end_dates(&self) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
+        let (start, end) = (self.date("start_date")?, self.date("end_date")?);
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            return Err(ApiError::query(
+                "end_date",
+                "date_order",
+                "end_date must not be before start_date",
+                &e.to_string(),
+            ));
+        }
+        Ok((start, end))
     }
 
     /// Session dates selected by `start_date`/`end_date` (inclusive) or `last_days`
@@ -237,17 +245,7 @@ impl Params {
                 to: None,
             });
         }
-        let (from, to) = (self.date("start_date")?, self.date("end_date")?);
-        if let (Some(s), Some(e)) = (from, to)
-            && e < s
-        {
-            return Err(ApiError::query(
-                "end_date",
-                "date_order",
-                "end_date must not be before start_date",
-                &e.to_string(),
-            ));
-        }
+        let (from, to) = self.start_end_dates()?;
         Ok(DateRange { from, to })
     }
 }
