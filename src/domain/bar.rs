@@ -83,9 +83,10 @@ impl Bar {
         self.trades += 1;
     }
 
-    /// Volume-weighted average trade price; `None` when every trade had size 0.
+    /// Volume-weighted average trade price; `None` when every trade had size 0, or for a
+    /// backfilled bar (no trades known).
     pub fn vwap(&self) -> Option<f64> {
-        (self.volume > 0.0).then(|| self.price_volume / self.volume)
+        (self.volume > 0.0 && self.trades > 0).then(|| self.price_volume / self.volume)
     }
 
     /// The part of the bar that indicators read.

@@ -1,5 +1,6 @@
 //! `TradingCalendar`: when a symbol's trading day starts and ends.
 
+use crate::domain::holidays::{DayKind, Holidays};
 use crate::domain::interval::Interval;
 use crate::domain::time::Timestamp;
 use chrono::{Datelike, NaiveTime, Weekday};
@@ -13,8 +14,8 @@ use std::str::FromStr;
 /// session, so pre- and post-market trades do not leak into an equity's daily bar (the
 /// reference bucketed daily bars by UTC midnight, extended hours included).
 ///
-/// Exchange holidays and early closes are not modelled: a holiday simply has no trades and
-/// so no bar; an early close ends the bar at the regular close.
+/// Exchange calendars know their holidays and early closes ([`Holidays`]): a holiday has no
+/// session, an early close ends the session (and the daily bar) at the early time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TradingCalendar {
     /// Round the clock, every day; sessions are UTC days (crypto, FX).
@@ -27,6 +28,8 @@ pub enum TradingCalendar {
         open: NaiveTime,
         /// Local closing time (after `open`).
         close: NaiveTime,
+        /// Days without a session or with an early close.
+        holidays: Holidays,
     },
 }
 
@@ -54,6 +57,7 @@ impl TradingCalendar {
             // unwrap: constant, valid times.
             open: NaiveTime::from_hms_opt(9, 30, 0).unwrap(),
             close: NaiveTime::from_hms_opt(16, 0, 0).unwrap(),
+            holidays: Holidays::Nyse,
         }
     }
 
@@ -67,8 +71,13 @@ impl TradingCalendar {
 
     /// The session containing `ts`, or `None` outside trading hours.
     pub fn session_at(&self, ts: Timestamp) -> Option<Session> {
-        let local = ts.to_datetime().with_timezone(&self.tz());
-        let date = local.date_naive();
+        let date = ts.to_datetime().with_timezone(&self.tz()).date_naive();
+        self.session_on(date)
+            .filter(|s| s.start <= ts && ts < s.end)
+    }
+
+    /// The session of the local date `date`, or `None` on weekends and holidays.
+    pub fn session_on(&self, date: chrono::NaiveDate) -> Option<Session> {
         let day = (date - chrono::NaiveDate::default()).num_days() as i32;
         match *self {
             Self::Utc24h => {
@@ -79,13 +88,23 @@ impl TradingCalendar {
                     day,
                 })
             }
-            Self::Exchange { tz, open, close } => {
+            Self::Exchange {
+                tz,
+                open,
+                close,
+                holidays,
+            } => {
                 if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
                     return None;
                 }
+                let close = match holidays.day(date) {
+                    DayKind::Closed => return None,
+                    DayKind::EarlyClose(early) => early.min(close),
+                    DayKind::Regular => close,
+                };
                 let start = crate::domain::time::local_to_utc(date.and_time(open), tz)?;
                 let end = crate::domain::time::local_to_utc(date.and_time(close), tz)?;
-                (start <= ts && ts < end).then_some(Session { start, end, day })
+                Some(Session { start, end, day })
             }
         }
     }
@@ -146,7 +165,9 @@ impl fmt::Display for TradingCalendar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Utc24h => f.write_str("utc"),
-            Self::Exchange { tz, open, close } => write!(f, "{tz} {open}-{close}"),
+            Self::Exchange {
+                tz, open, close, ..
+            } => write!(f, "{tz} {open}-{close}"),
         }
     }
 }
@@ -175,6 +196,23 @@ mod tests {
             (ts("2024-03-11T13:30:00Z"), ts("2024-03-11T20:00:00Z"))
         );
         assert_eq!(cal.session_at(ts("2024-03-10T15:00:00Z")), None, "Sunday");
+    }
+
+    #[test]
+    fn us_holidays_have_no_session_and_early_closes_end_at_one() {
+        let cal = TradingCalendar::us_equity();
+        assert_eq!(
+            cal.session_at(ts("2024-12-25T15:00:00Z")),
+            None,
+            "Christmas"
+        );
+        let eve = cal.session_at(ts("2024-12-24T15:00:00Z")).unwrap();
+        assert_eq!(eve.end, ts("2024-12-24T18:00:00Z"));
+        assert_eq!(
+            cal.session_at(ts("2024-12-24T18:30:00Z")),
+            None,
+            "after the early close"
+        );
     }
 
     #[test]

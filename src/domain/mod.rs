@@ -10,6 +10,8 @@
 pub mod bar;
 pub mod bar_builder;
 pub mod calendar;
+pub mod gaps;
+pub mod holidays;
 pub mod indicators;
 pub mod interval;
 pub mod symbol;
