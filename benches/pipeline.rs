@@ -154,6 +154,12 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
         feed_symbols: vec![],
         sim_rate: 0.0,
         yahoo_url: String::new(),
+        twelvedata_ws_url: String::new(),
+        providers: tickflow::feeds::history::ProviderSettings::default(),
+        backfill: tickflow::app::BackfillSettings {
+            every: None,
+            days: 5,
+        },
         symbols: SymbolSettings {
             intervals: vec![Interval::M1, Interval::M5, Interval::H1, Interval::D1],
             default_calendar: TradingCalendar::us_equity(),

@@ -7,6 +7,7 @@ use crate::actors::{
 };
 use crate::domain::Symbol;
 use crate::feeds::Simulator;
+use crate::feeds::stream::{FeedState, Provider as StreamProvider};
 use crate::kafka::EmbeddedKafka;
 use crate::kafka::topics::{self, TopicSettings};
 use crate::metrics::Metrics;
@@ -25,8 +26,18 @@ pub enum FeedKind {
     Sim,
     /// Yahoo Finance's streaming WebSocket (`--yahoo-url` to point it elsewhere).
     Yahoo,
+    /// TwelveData's price WebSocket (needs `TWELVEDATA_API_KEY`).
+    Twelvedata,
     /// No feed: ticks come from other producers on the raw topic.
     None,
+}
+
+/// When `serve` backfills: every `every` (never when `None`), the last `days` local dates of
+/// each feed symbol and interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillSettings {
+    pub every: Option<Duration>,
+    pub days: u32,
 }
 
 /// Everything `serve` needs.
@@ -43,6 +54,12 @@ pub struct Settings {
     pub sim_rate: f64,
     /// Yahoo streaming endpoint.
     pub yahoo_url: String,
+    /// TwelveData price WebSocket.
+    pub twelvedata_ws_url: String,
+    /// History providers (backfill).
+    pub providers: crate::feeds::history::ProviderSettings,
+    /// Periodic backfill of the feed's symbols.
+    pub backfill: BackfillSettings,
     pub symbols: SymbolSettings,
     pub topics: TopicSettings,
     pub retention: Retention,
@@ -154,14 +171,29 @@ impl App {
         .start();
 
         let mut background = Vec::new();
-        let feed_state = Arc::new(crate::feeds::yahoo_stream::FeedState::default());
-        if settings.feed == FeedKind::Yahoo {
-            // One explicit TLS crypto provider for wss (a second install is harmless).
-            let _ = rustls::crypto::ring::default_provider().install_default();
+        let feed_state = Arc::new(FeedState::default());
+        // One explicit TLS crypto provider for https/wss (a second install is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stream = match settings.feed {
+            FeedKind::Yahoo => Some(StreamProvider::Yahoo {
+                url: settings.yahoo_url.clone(),
+            }),
+            FeedKind::Twelvedata => Some(StreamProvider::TwelveData {
+                url: settings.twelvedata_ws_url.clone(),
+                api_key: settings
+                    .providers
+                    .twelvedata_api_key
+                    .clone()
+                    .filter(|k| !k.trim().is_empty())
+                    .context("--feed twelvedata needs TWELVEDATA_API_KEY")?,
+            }),
+            FeedKind::Sim | FeedKind::None => None,
+        };
+        if let Some(provider) = stream {
             let producer = Arc::new(crate::actors::publisher::producer(&bootstrap)?);
-            tracing::info!(url = settings.yahoo_url, symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), "feed: Yahoo stream");
-            background.push(actix::spawn(crate::feeds::yahoo_stream::run(
-                settings.yahoo_url.clone(),
+            tracing::info!(feed = ?settings.feed, symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), "feed: provider stream");
+            background.push(actix::spawn(crate::feeds::stream::run(
+                provider,
                 settings.feed_symbols.clone(),
                 producer,
                 metrics.clone(),
@@ -187,6 +219,42 @@ impl App {
             broadcaster.clone(),
             interest,
         )));
+        background.push(actix::spawn(crate::actors::bar_ingest::run(
+            bootstrap.clone(),
+            format!("{}-bar-ingest", settings.group),
+            store.clone(),
+            metrics.clone(),
+        )));
+        if let Some(every) = settings.backfill.every {
+            let jobs: Vec<(
+                Symbol,
+                crate::domain::Interval,
+                crate::domain::TradingCalendar,
+            )> = settings
+                .feed_symbols
+                .iter()
+                .flat_map(|s| {
+                    let cal = settings.symbols.calendar(*s);
+                    settings
+                        .symbols
+                        .intervals
+                        .iter()
+                        .map(move |i| (*s, *i, cal))
+                })
+                .collect();
+            let backfiller = crate::backfill::Backfiller::new(
+                crate::feeds::history::HistoryClient::new(&settings.providers),
+                store.clone(),
+                Arc::new(crate::actors::publisher::producer(&bootstrap)?),
+            );
+            tracing::info!(every = %humantime::format_duration(every), days = settings.backfill.days, "backfill: on start and periodically");
+            background.push(actix::spawn(backfill_job(
+                backfiller,
+                jobs,
+                settings.backfill.days,
+                every,
+            )));
+        }
         background.push(tokio::spawn(retention_job(
             store.clone(),
             settings.retention.clone(),
@@ -203,7 +271,8 @@ impl App {
             started: Instant::now(),
             broadcaster: Some(broadcaster),
             access: settings.access.clone(),
-            feed: (settings.feed == FeedKind::Yahoo).then_some(feed_state),
+            feed: matches!(settings.feed, FeedKind::Yahoo | FeedKind::Twelvedata)
+                .then_some(feed_state),
         };
         let server = web::serve(listener, state)?;
         let handle = server.handle();
@@ -253,6 +322,44 @@ impl App {
             a.stop();
         }
         System::current().stop_with_code(0);
+    }
+}
+
+/// Backfills each job's last `days` local dates now and every `every`.
+async fn backfill_job(
+    backfiller: crate::backfill::Backfiller,
+    jobs: Vec<(
+        Symbol,
+        crate::domain::Interval,
+        crate::domain::TradingCalendar,
+    )>,
+    days: u32,
+    every: Duration,
+) {
+    let mut timer = tokio::time::interval(every);
+    loop {
+        timer.tick().await;
+        for (symbol, interval, calendar) in &jobs {
+            let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
+            let to = now.to_datetime().with_timezone(&calendar.tz()).date_naive();
+            let job = crate::backfill::Job {
+                symbol: *symbol,
+                interval: *interval,
+                calendar: *calendar,
+                from: to - chrono::Duration::days(i64::from(days)),
+                to,
+            };
+            match backfiller
+                .run(&job, &indicatif::ProgressBar::hidden())
+                .await
+            {
+                Ok(r) if r.chunks == 0 => {}
+                Ok(r) => {
+                    tracing::info!(%symbol, interval = interval.as_str(), chunks = r.chunks, bars = r.bars, failed = r.failed.len(), "backfill done")
+                }
+                Err(e) => tracing::warn!(%symbol, error = %format!("{e:#}"), "backfill failed"),
+            }
+        }
     }
 }
 

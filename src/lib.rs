@@ -8,6 +8,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod backfill;
 pub mod cli;
 pub mod domain;
 pub mod feeds;

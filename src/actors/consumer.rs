@@ -20,7 +20,6 @@ use crate::metrics::Metrics;
 use crate::output::{Seq, TickRecord};
 use crate::store::Store;
 use actix::prelude::*;
-use base64::Engine;
 use futures_util::StreamExt;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::producer::ThreadedProducer;
@@ -287,30 +286,9 @@ impl ConsumeLoop {
         error: &str,
         reason: &str,
     ) {
-        self.metrics.dlq_messages.with_label_values(&[reason]).inc();
-        let payload = m.payload().unwrap_or_default();
-        let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-        let letter = wire::DeadLetter {
-            error: error.to_owned(),
-            reason: reason.to_owned(),
-            topic: m.topic().to_owned(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: key.clone(),
-            payload: String::from_utf8_lossy(payload).into_owned(),
-            payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
-            received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
-        };
-        // unwrap: a struct of strings and integers always serialises.
-        let bytes = serde_json::to_vec(&letter).unwrap();
-        if let Err(e) =
-            send_waiting(&self.dlq, topics::DLQ, key.as_deref().unwrap_or(""), &bytes).await
-        {
-            tracing::error!(error = %e, "cannot enqueue dead letter");
-        }
+        crate::actors::publisher::dead_letter(&self.dlq, &self.metrics, m, error, reason).await;
     }
 
-    /// Hands every group to its supervisor, all supervisors concurrently.
     async fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
         let mut sends = Vec::with_capacity(groups.len());
         for (symbol, ticks) in groups.drain() {

@@ -5,9 +5,11 @@
 //!                               ├─ tick metrics
 //!                               └─ BarBuilderActor ─▶ IndicatorActor (one pair per interval)
 //!              outputs of each symbol ─▶ DbWriter · OutputPublisher · Broadcaster
+//! backfill ─▶ ohlcv topic ─▶ bar_ingest ─▶ store
 //! ```
 
 pub mod bar_builder;
+pub mod bar_ingest;
 pub mod broadcaster;
 pub mod consumer;
 pub mod db_writer;

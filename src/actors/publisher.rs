@@ -76,6 +76,38 @@ pub async fn send_waiting(
     }
 }
 
+/// Sends `m` to the dead-letter topic with why it was refused, and counts it by `reason`.
+/// A failure to enqueue is logged: the DLQ must never stop the consumer that refused `m`.
+pub async fn dead_letter(
+    dlq: &ThreadedProducer<DeliveryCounter>,
+    metrics: &Metrics,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    error: &str,
+    reason: &str,
+) {
+    use base64::Engine;
+    use rdkafka::Message;
+    metrics.dlq_messages.with_label_values(&[reason]).inc();
+    let payload = m.payload().unwrap_or_default();
+    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+    let letter = wire::DeadLetter {
+        error: error.to_owned(),
+        reason: reason.to_owned(),
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: key.clone(),
+        payload: String::from_utf8_lossy(payload).into_owned(),
+        payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
+        received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
+    };
+    // unwrap: a struct of strings and integers always serialises.
+    let bytes = serde_json::to_vec(&letter).unwrap();
+    if let Err(e) = send_waiting(dlq, topics::DLQ, key.as_deref().unwrap_or(""), &bytes).await {
+        tracing::error!(error = %e, "cannot enqueue dead letter");
+    }
+}
+
 /// The output-topic publisher.
 pub struct OutputPublisher {
     producer: Arc<ThreadedProducer<DeliveryCounter>>,

@@ -3,9 +3,12 @@
 //! - `serve`: the platform; `migrate`, `create-topics`: its setup steps alone.
 //! - `indicators`: OHLCV bars from a CSV file in, every bar indicator out.
 //! - `bars`: trades from a CSV file in, OHLCV bars out.
+//! - `replay`: recorded trades or bars onto the topics of a running tickflow.
+//! - `backfill`: missing bars from the history providers, through the topics.
 //!
 //! Both stream in constant memory and stop at the first bad row, naming its line.
 
+mod backfill;
 mod bars;
 mod csv_io;
 mod indicators;
@@ -14,6 +17,7 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+pub use backfill::BackfillArgs;
 pub use bars::BarsArgs;
 pub use indicators::IndicatorsArgs;
 pub use replay::ReplayArgs;
@@ -40,8 +44,10 @@ pub enum Command {
     Indicators(IndicatorsArgs),
     /// Build OHLCV bars from a trades CSV file (ts,price,volume).
     Bars(BarsArgs),
-    /// Publish recorded trades (ts,price,volume[,symbol]) to the raw topic of a running tickflow.
+    /// Publish recorded trades (ts,price,volume[,symbol]) or bars to a running tickflow.
     Replay(ReplayArgs),
+    /// Fill a symbol's missing bars from the history providers (TwelveData, Alpha Vantage).
+    Backfill(Box<BackfillArgs>),
 }
 
 /// Runs one command.
@@ -56,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Indicators(args) => indicators::run(&args),
         Command::Bars(args) => bars::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Backfill(args) => backfill::run(&args),
     }
 }
 

@@ -1,14 +1,19 @@
-//! `tickflow replay`: publishes recorded trades to the raw topic of a running tickflow.
+//! `tickflow replay`: publishes recorded trades to the raw topic of a running tickflow, or
+//! recorded bars to its bar topic (stored by its bar-ingest consumer, like backfilled bars).
 
-use crate::actors::publisher::{producer, send_waiting};
+use crate::actors::publisher::{DeliveryCounter, producer, send_waiting};
 use crate::cli::csv_io::{cell, column_indexes, number, open_input};
+use crate::domain::gaps::HistoryBar;
 use crate::domain::time::parse_timestamp;
+use crate::domain::{Interval, TradingCalendar};
 use crate::domain::{Source, Symbol, Tick};
 use crate::kafka::{topics, wire};
 use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::producer::Producer;
+use rdkafka::producer::ThreadedProducer;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,8 +44,18 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
 pub struct ReplayArgs {
     /// Trades CSV (optionally gzip): `ts,price,volume`, plus `symbol` unless `--symbol` is
     /// given; file order is trade order.
+    #[arg(long, required_unless_present = "bars", conflicts_with = "bars")]
+    pub ticks: Option<PathBuf>,
+    /// Bars CSV (optionally gzip): `ts,open,high,low,close,volume` (bar start), plus `symbol`
+    /// unless `--symbol` is given; needs `--interval`.
+    #[arg(long, requires = "interval")]
+    pub bars: Option<PathBuf>,
+    /// Interval of the bars in `--bars`.
     #[arg(long)]
-    pub ticks: PathBuf,
+    pub interval: Option<Interval>,
+    /// Trading calendar of daily bars (their session gives start and end): us-equity or utc.
+    #[arg(long, default_value = "us-equity")]
+    pub calendar: TradingCalendar,
     /// The symbol of every row (overrides a `symbol` column).
     #[arg(long)]
     pub symbol: Option<Symbol>,
@@ -60,11 +75,124 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(replay(args))
+    match (&args.ticks, &args.bars, args.interval) {
+        (Some(ticks), None, _) => rt.block_on(replay(args, ticks)),
+        (None, Some(bars), Some(interval)) => rt.block_on(replay_bars(args, bars, interval)),
+        _ => bail!("give --ticks FILE, or --bars FILE with --interval"),
+    }
 }
 
-async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
-    let mut reader = open_input(&args.ticks)?;
+fn progress(template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+/// Waits until every message is acknowledged; an error names how many were not.
+async fn flush(
+    producer: ThreadedProducer<DeliveryCounter>,
+    sent: u64,
+    what: &str,
+) -> anyhow::Result<()> {
+    let producer = std::sync::Arc::new(producer);
+    let flushing = producer.clone();
+    tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(60))).await??;
+    let failed = producer.context().failed();
+    if failed > 0 {
+        bail!("{failed} of {sent} {what} were not delivered");
+    }
+    Ok(())
+}
+
+/// Publishes bars to the bar topic with `replay` as their source: the running tickflow
+/// stores them as it stores backfilled bars (upserts; never over bars built from trades).
+async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyhow::Result<()> {
+    let mut reader = open_input(path)?;
+    let [ts_col, o_col, h_col, l_col, c_col, v_col] = column_indexes(
+        &mut reader,
+        ["ts", "open", "high", "low", "close", "volume"],
+    )?;
+    let symbol_col = if args.symbol.is_none() {
+        Some(
+            column_indexes(&mut reader, ["symbol"]).context("no --symbol and no symbol column")?[0],
+        )
+    } else {
+        None
+    };
+    let producer = producer(&args.kafka_bootstrap)?;
+    let bar = progress("{spinner} {pos} bars  {per_sec}  {elapsed_precise}  {msg}");
+    let mut record = csv::ByteRecord::new();
+    let mut sent = 0u64;
+    while reader
+        .read_byte_record(&mut record)
+        .with_context(|| format!("cannot read {}", path.display()))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        let ts = parse_timestamp(cell(&record, ts_col, "ts", line)?, args.tz)
+            .with_context(|| format!("line {line}: bad ts"))?;
+        let symbol = match (args.symbol, symbol_col) {
+            (Some(s), _) => s,
+            (None, Some(c)) => Symbol::parse(cell(&record, c, "symbol", line)?)
+                .with_context(|| format!("line {line}"))?,
+            (None, None) => bail!("no symbol"),
+        };
+        let (start, end) = if interval.is_daily() {
+            let date = ts
+                .to_datetime()
+                .with_timezone(&args.calendar.tz())
+                .date_naive();
+            let s = args.calendar.session_on(date).with_context(|| {
+                format!("line {line}: {date} has no session in {}", args.calendar)
+            })?;
+            (s.start, s.end)
+        } else {
+            if ts.micros().rem_euclid(interval.micros()) != 0 {
+                bail!(
+                    "line {line}: {ts} is not the start of a {} bar",
+                    interval.as_str()
+                );
+            }
+            (ts, ts.add_micros(interval.micros()))
+        };
+        let num = |col, name| number(&record, col, name, line);
+        let history = HistoryBar {
+            symbol,
+            interval,
+            start,
+            end,
+            open: num(o_col, "open")?,
+            high: num(h_col, "high")?,
+            low: num(l_col, "low")?,
+            close: num(c_col, "close")?,
+            volume: num(v_col, "volume")?,
+        };
+        if !(history.low <= history.open.min(history.close)
+            && history.high >= history.open.max(history.close)
+            && history.low > 0.0
+            && history.volume >= 0.0)
+        {
+            bail!("line {line}: prices are not low <= open, close <= high, or volume < 0");
+        }
+        send_waiting(
+            &producer,
+            topics::OHLCV,
+            symbol.as_str(),
+            &wire::encode_history_bar(&history, "replay"),
+        )
+        .await?;
+        sent += 1;
+        bar.set_position(sent);
+    }
+    bar.set_message("flushing");
+    flush(producer, sent, "bars").await?;
+    bar.finish_with_message(format!("done: {sent} bars published to {}", topics::OHLCV));
+    Ok(())
+}
+
+async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
+    let mut reader = open_input(path)?;
     let [ts_col, price_col, volume_col] = column_indexes(&mut reader, ["ts", "price", "volume"])?;
     let symbol_col = if args.symbol.is_none() {
         Some(
@@ -74,11 +202,7 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         None
     };
     let producer = producer(&args.kafka_bootstrap)?;
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} trades  {per_sec}  {elapsed_precise}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    let bar = progress("{spinner} {pos} trades  {per_sec}  {elapsed_precise}  {msg}");
     let source = Source::new("replay");
     let mut record = csv::ByteRecord::new();
     let started = Instant::now();
@@ -86,7 +210,7 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut sent = 0u64;
     while reader
         .read_byte_record(&mut record)
-        .with_context(|| format!("cannot read {}", args.ticks.display()))?
+        .with_context(|| format!("cannot read {}", path.display()))?
     {
         let line = record.position().map_or(0, |p| p.line());
         let ts = parse_timestamp(cell(&record, ts_col, "ts", line)?, args.tz)
@@ -125,13 +249,7 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         bar.set_position(sent);
     }
     bar.set_message("flushing");
-    let producer = std::sync::Arc::new(producer);
-    let flushing = producer.clone();
-    tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(60))).await??;
-    let failed = producer.context().failed();
+    flush(producer, sent, "trades").await?;
     bar.finish_with_message(format!("done: {sent} trades published to {}", topics::RAW));
-    if failed > 0 {
-        bail!("{failed} of {sent} trades were not delivered");
-    }
     Ok(())
 }

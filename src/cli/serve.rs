@@ -35,8 +35,19 @@ pub struct ServeArgs {
     )]
     pub symbols: Vec<Symbol>,
     /// Yahoo streaming endpoint (`--feed yahoo`).
-    #[arg(long, env = "YAHOO_STREAM_URL", default_value = crate::feeds::yahoo_stream::DEFAULT_URL)]
+    #[arg(long, env = "YAHOO_STREAM_URL", default_value = crate::feeds::stream::YAHOO_URL)]
     pub yahoo_url: String,
+    /// TwelveData price WebSocket (`--feed twelvedata`; the key is TWELVEDATA_API_KEY).
+    #[arg(long, env = "TWELVEDATA_WS_URL", default_value = crate::feeds::twelvedata::DEFAULT_WS_URL)]
+    pub twelvedata_ws_url: String,
+    /// Backfill the feed's symbols on start and then this often (e.g. 1h); off when absent.
+    #[arg(long, env = "TICKFLOW_BACKFILL_EVERY", value_parser = humantime::parse_duration)]
+    pub backfill_every: Option<Duration>,
+    /// How many days back the periodic backfill looks.
+    #[arg(long, env = "TICKFLOW_BACKFILL_DAYS", default_value_t = 5)]
+    pub backfill_days: u32,
+    #[command(flatten)]
+    pub providers: crate::feeds::history::ProviderSettings,
     /// Simulated trades per second over all symbols.
     #[arg(long, env = "TICKFLOW_SIM_RATE", default_value_t = 50.0)]
     pub sim_rate: f64,
@@ -120,6 +131,12 @@ impl ServeArgs {
             feed_symbols: self.symbols.clone(),
             sim_rate: self.sim_rate,
             yahoo_url: self.yahoo_url.clone(),
+            twelvedata_ws_url: self.twelvedata_ws_url.clone(),
+            providers: self.providers.clone(),
+            backfill: crate::app::BackfillSettings {
+                every: self.backfill_every.filter(|d| !d.is_zero()),
+                days: self.backfill_days,
+            },
             symbols: SymbolSettings {
                 intervals: self.intervals.clone(),
                 default_calendar: self.calendar,

@@ -1,11 +1,13 @@
-//! Alpha Vantage `TIME_SERIES_DAILY` (`datatype=csv`): response parsing and the free tier's
-//! daily request budget.
+//! Alpha Vantage `TIME_SERIES_DAILY` (`datatype=csv`): response parsing.
 //!
 //! Alpha Vantage answers throttling with HTTP 200 and a JSON body holding a `Note` or an
 //! `Information` message instead of CSV (the reference treated those as "no data"); errors
 //! come as `Error Message`. All three are told apart here so callers wait or fall back.
 
 use chrono::NaiveDate;
+
+/// Alpha Vantage's base URL.
+pub const DEFAULT_URL: &str = "https://www.alphavantage.co";
 
 /// One daily bar as Alpha Vantage reports it (the exchange's trading date).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,40 +115,6 @@ pub fn parse_daily(body: &str) -> Result<DailyResponse, UnexpectedBody> {
     Ok(DailyResponse::Bars(bars))
 }
 
-/// The free tier's daily allowance (25 requests), counted per UTC day: callers wait for the
-/// next day instead of failing.
-#[derive(Debug, Clone)]
-pub struct DailyBudget {
-    per_day: u32,
-    day: Option<NaiveDate>,
-    used: u32,
-}
-
-impl DailyBudget {
-    /// A budget of `per_day` requests.
-    pub fn new(per_day: u32) -> Self {
-        Self {
-            per_day,
-            day: None,
-            used: 0,
-        }
-    }
-
-    /// Takes one request for `today`; `false` when today's allowance is spent.
-    pub fn try_take(&mut self, today: NaiveDate) -> bool {
-        if self.day != Some(today) {
-            self.day = Some(today);
-            self.used = 0;
-        }
-        if self.used < self.per_day {
-            self.used += 1;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,14 +159,5 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.reason.contains("bad high"));
         assert!(parse_daily(r#"{"unexpected": 1}"#).is_err());
-    }
-
-    #[test]
-    fn the_daily_budget_waits_for_the_next_day() {
-        let mut b = DailyBudget::new(2);
-        let d1 = NaiveDate::from_ymd_opt(2024, 1, 5).unwrap();
-        assert!(b.try_take(d1) && b.try_take(d1));
-        assert!(!b.try_take(d1));
-        assert!(b.try_take(d1.succ_opt().unwrap()));
     }
 }

@@ -7,8 +7,8 @@
 
 use crate::domain::time::Timestamp;
 use crate::domain::{Source, Symbol, Tick};
+use crate::feeds::DayVolumes;
 use base64::Engine;
-use std::collections::HashMap;
 
 /// The fields of Yahoo's `PricingData` message that tickflow reads (prost skips the rest).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -73,7 +73,7 @@ pub fn decode_frame(text: &str) -> Result<Option<PricingData>, FrameError> {
 /// Turns decoded quotes into ticks, remembering each symbol's day volume for the sizes.
 #[derive(Debug, Default)]
 pub struct QuoteConverter {
-    day_volume: HashMap<Symbol, i64>,
+    day_volume: DayVolumes,
 }
 
 impl QuoteConverter {
@@ -87,12 +87,11 @@ impl QuoteConverter {
         if q.time <= 0 {
             return None;
         }
-        let previous = self.day_volume.insert(symbol, q.day_volume);
+        let grown = self.day_volume.trade_size(symbol, q.day_volume);
         let size = if q.last_size > 0 {
             q.last_size as f64
         } else {
-            // A new session resets day_volume: a fall is no trade size.
-            previous.map_or(0, |p| (q.day_volume - p).max(0)) as f64
+            grown
         };
         Tick::new(
             symbol,

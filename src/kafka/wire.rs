@@ -2,9 +2,10 @@
 //! convention (RFC 3339 UTC strings, `Z` suffix, key time = trade time for ticks and bar
 //! start for bars and analytics), every message keyed by its symbol.
 
+use crate::domain::gaps::HistoryBar;
 use crate::domain::tick::TickError;
 use crate::domain::time::{TimeError, timestamp_from_epoch};
-use crate::domain::{Bar, Source, Symbol, Tick, parse_timestamp};
+use crate::domain::{Bar, Interval, Source, Symbol, Tick, Timestamp, parse_timestamp};
 use crate::output::{AnalyticsRecord, RealtimeRecord};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -126,6 +127,20 @@ pub struct BarMessage {
     pub trades: u64,
     pub vwap: Option<f64>,
     pub revision: u32,
+    /// `aggregator` for bars tickflow built from trades; the provider's name for backfilled
+    /// bars (which carry no trade count, `trades` 0, and no VWAP).
+    #[serde(default = "aggregator")]
+    pub source: String,
+}
+
+/// The `source` of bars built by the pipeline.
+pub const AGGREGATOR: &str = "aggregator";
+
+/// How every bar [`encode_bar`] writes ends (`source` is the last field).
+pub const AGGREGATED_SUFFIX: &[u8] = br#""source":"aggregator"}"#;
+
+fn aggregator() -> String {
+    AGGREGATOR.to_owned()
 }
 
 /// Encodes a bar for `market.prices.ohlcv`.
@@ -147,9 +162,148 @@ pub fn encode_bar(bar: &Bar) -> Vec<u8> {
         trades: bar.trades,
         vwap: bar.vwap(),
         revision: bar.revision,
+        source: AGGREGATOR.to_owned(),
     };
     // unwrap: plain data, finite numbers.
     serde_json::to_vec(&msg).unwrap()
+}
+
+/// Encodes a backfilled bar for `market.prices.ohlcv`, with the provider as its `source`.
+pub fn encode_history_bar(bar: &HistoryBar, provider: &str) -> Vec<u8> {
+    let start = bar.start.to_rfc3339();
+    let msg = BarMessage {
+        symbol: bar.symbol.to_string(),
+        interval: bar.interval.minutes(),
+        timestamp: start.clone(),
+        open: bar.open,
+        high: bar.high,
+        low: bar.low,
+        close: bar.close,
+        volume: bar.volume,
+        event_type: "price.ohlcv".into(),
+        interval_minutes: bar.interval.minutes(),
+        bar_start_ts: start,
+        bar_end_ts: bar.end.to_rfc3339(),
+        trades: 0,
+        vwap: None,
+        revision: 0,
+        source: provider.to_owned(),
+    };
+    // unwrap: plain data, finite numbers.
+    serde_json::to_vec(&msg).unwrap()
+}
+
+/// Sent after a backfilled chunk's bars, on the same partition: "the span `[start, end)` of
+/// this symbol and interval was asked of `provider`, which had `bars` bars". Stored with the
+/// bars in one transaction, it lets a later backfill skip what was already asked.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CoverageMessage {
+    /// Always `backfill.coverage`.
+    pub event_type: String,
+    pub symbol: String,
+    pub interval_minutes: u32,
+    pub start: String,
+    pub end: String,
+    pub provider: String,
+    pub bars: u64,
+}
+
+/// The `event_type` of [`CoverageMessage`].
+pub const COVERAGE_EVENT: &str = "backfill.coverage";
+
+/// What the bar-ingest consumer reads from `market.prices.ohlcv`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OhlcvMessage {
+    /// A bar the pipeline built (already stored by its `DbWriter`).
+    Aggregated,
+    /// A backfilled bar and its provider.
+    History(HistoryBar, String),
+    /// A backfilled span.
+    Coverage(Coverage),
+}
+
+/// A backfilled span, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coverage {
+    pub symbol: Symbol,
+    pub interval: Interval,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub provider: String,
+    pub bars: u64,
+}
+
+/// Encodes a coverage marker.
+pub fn encode_coverage(c: &Coverage) -> Vec<u8> {
+    let msg = CoverageMessage {
+        event_type: COVERAGE_EVENT.to_owned(),
+        symbol: c.symbol.to_string(),
+        interval_minutes: c.interval.minutes(),
+        start: c.start.to_rfc3339(),
+        end: c.end.to_rfc3339(),
+        provider: c.provider.clone(),
+        bars: c.bars,
+    };
+    // unwrap: plain data.
+    serde_json::to_vec(&msg).unwrap()
+}
+
+#[derive(Deserialize)]
+struct EventType<'a> {
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+}
+
+/// Decodes a `market.prices.ohlcv` message.
+///
+/// # Errors
+/// A [`WireError`] for anything that is not a bar or coverage marker of a known interval.
+pub fn decode_ohlcv(payload: &[u8]) -> Result<OhlcvMessage, WireError> {
+    let kind: EventType<'_> =
+        serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let interval = |m: u32| {
+        Interval::from_minutes(m).ok_or_else(|| WireError::NotJson(format!("interval_minutes {m}")))
+    };
+    if kind.event_type.as_deref() == Some(COVERAGE_EVENT) {
+        let c: CoverageMessage =
+            serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
+        return Ok(OhlcvMessage::Coverage(Coverage {
+            symbol: Symbol::parse(&c.symbol)?,
+            interval: interval(c.interval_minutes)?,
+            start: parse_timestamp(&c.start, chrono_tz::UTC)?,
+            end: parse_timestamp(&c.end, chrono_tz::UTC)?,
+            provider: c.provider,
+            bars: c.bars,
+        }));
+    }
+    let b: BarMessage =
+        serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
+    if b.source == AGGREGATOR {
+        return Ok(OhlcvMessage::Aggregated);
+    }
+    let prices = [b.open, b.high, b.low, b.close];
+    if prices.iter().any(|p| !p.is_finite() || *p <= 0.0)
+        || !b.volume.is_finite()
+        || b.volume < 0.0
+        || b.low > b.high
+    {
+        return Err(WireError::NotJson(format!(
+            "bar prices or volume out of range: {prices:?} {}",
+            b.volume
+        )));
+    }
+    let bar = HistoryBar {
+        symbol: Symbol::parse(&b.symbol)?,
+        interval: interval(b.interval_minutes)?,
+        start: parse_timestamp(&b.bar_start_ts, chrono_tz::UTC)?,
+        end: parse_timestamp(&b.bar_end_ts, chrono_tz::UTC)?,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    };
+    Ok(OhlcvMessage::History(bar, b.source))
 }
 
 /// An indicator map serialised straight from [`NamedValues`] (no intermediate JSON tree):
@@ -385,5 +539,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parse_raw_tick(&encode_raw_tick(&t)).unwrap(), t);
+    }
+
+    #[test]
+    fn history_bars_and_coverage_round_trip_and_live_bars_are_told_apart() {
+        let sym = Symbol::parse("AAPL").unwrap();
+        let start = parse_timestamp("2024-03-28T13:30:00Z", chrono_tz::UTC).unwrap();
+        let bar = HistoryBar {
+            symbol: sym,
+            interval: Interval::M5,
+            start,
+            end: start.add_micros(Interval::M5.micros()),
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 10.0,
+        };
+        assert_eq!(
+            decode_ohlcv(&encode_history_bar(&bar, "twelvedata")),
+            Ok(OhlcvMessage::History(bar, "twelvedata".into()))
+        );
+        let c = Coverage {
+            symbol: sym,
+            interval: Interval::M5,
+            start,
+            end: bar.end,
+            provider: "twelvedata".into(),
+            bars: 1,
+        };
+        assert_eq!(
+            decode_ohlcv(&encode_coverage(&c)),
+            Ok(OhlcvMessage::Coverage(c))
+        );
+        let live = crate::domain::Bar {
+            symbol: sym,
+            interval: Interval::M5,
+            start,
+            end: bar.end,
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+            trades: 1,
+            price_volume: 1.0,
+            open_time: start,
+            close_time: start,
+            revision: 0,
+        };
+        let encoded = encode_bar(&live);
+        assert!(encoded.ends_with(AGGREGATED_SUFFIX));
+        assert_eq!(decode_ohlcv(&encoded), Ok(OhlcvMessage::Aggregated));
+        let mut broken = bar;
+        broken.low = 3.0;
+        assert!(decode_ohlcv(&encode_history_bar(&broken, "x")).is_err());
+        assert!(decode_ohlcv(b"{").is_err());
     }
 }

@@ -36,6 +36,7 @@ pub(crate) struct Tables {
     pub(crate) bars: HashMap<(Symbol, Interval), BTreeMap<Timestamp, Bar>>,
     pub(crate) analytics: HashMap<(Symbol, Interval), BTreeMap<Timestamp, AnalyticsRecord>>,
     pub(crate) checkpoints: HashMap<Symbol, Checkpoint>,
+    pub(crate) coverage: HashMap<(Symbol, Interval), Vec<(Timestamp, Timestamp)>>,
 }
 
 /// An in-process store. Clones share the tables.
@@ -45,7 +46,7 @@ pub(crate) struct Tables {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     pub(crate) tables: Arc<Mutex<Tables>>,
-    limits: MemoryLimits,
+    pub(crate) limits: MemoryLimits,
 }
 
 impl MemoryStore {
@@ -140,7 +141,7 @@ impl MemoryStore {
     }
 }
 
-fn trim<K: Ord + Clone, V>(series: &mut BTreeMap<K, V>, limit: usize) {
+pub(crate) fn trim<K: Ord + Clone, V>(series: &mut BTreeMap<K, V>, limit: usize) {
     while series.len() > limit {
         series.pop_first();
     }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// `(version, name, sql)` in the order they apply.
-const MIGRATIONS: [(i32, &str, &str); 5] = [
+const MIGRATIONS: [(i32, &str, &str); 6] = [
     (
         1,
         "tick_tables",
@@ -26,6 +26,11 @@ const MIGRATIONS: [(i32, &str, &str); 5] = [
         include_str!("../../sql/0004_symbol_checkpoints.sql"),
     ),
     (5, "timescale", include_str!("../../sql/0005_timescale.sql")),
+    (
+        6,
+        "backfill_coverage",
+        include_str!("../../sql/0006_backfill_coverage.sql"),
+    ),
 ];
 
 /// Arbitrary constant: instances starting together serialise their migrations on it.

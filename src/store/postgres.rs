@@ -191,7 +191,7 @@ impl PgStore {
 /// Owned values of one COPY row.
 type Row = Vec<Box<dyn ToSql + Sync + Send>>;
 
-fn utc(ts: Timestamp) -> DateTime<Utc> {
+pub(crate) fn utc(ts: Timestamp) -> DateTime<Utc> {
     ts.to_datetime()
 }
 

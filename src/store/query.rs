@@ -582,6 +582,12 @@ fn bar_row(b: &crate::domain::Bar, date: Option<NaiveDate>) -> BarRow {
         trades: b.trades as i64,
         vwap: b.vwap(),
         revision: b.revision as i32,
-        source: "aggregator".to_owned(),
+        // The memory store keeps no source: a bar without trades was backfilled.
+        source: if b.trades == 0 {
+            "backfill"
+        } else {
+            "aggregator"
+        }
+        .to_owned(),
     }
 }

@@ -28,7 +28,7 @@ pub struct AppState {
     /// Access rules.
     pub access: Access,
     /// State of a network feed, when one runs.
-    pub feed: Option<Arc<crate::feeds::yahoo_stream::FeedState>>,
+    pub feed: Option<Arc<crate::feeds::stream::FeedState>>,
 }
 
 /// Who may call the API.

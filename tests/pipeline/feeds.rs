@@ -156,3 +156,136 @@ async fn the_yahoo_feed_decodes_frames_survives_a_dropped_connection_and_loses_n
     app.shutdown().await;
     handle.stop(false).await;
 }
+
+/// A stand-in for TwelveData's price WebSocket: checks the key, waits for the subscription,
+/// answers `subscribe-status` (refusing one symbol) and heartbeats, and sends price events.
+/// The first connection drops mid-stream.
+async fn twelvedata(
+    req: HttpRequest,
+    body: web::Payload,
+    connections: web::Data<Arc<AtomicUsize>>,
+) -> actix_web::Result<actix_web::HttpResponse> {
+    assert!(
+        req.query_string().contains("apikey=td-key"),
+        "{}",
+        req.query_string()
+    );
+    let (resp, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    let n = connections.fetch_add(1, Ordering::SeqCst);
+    actix_web::rt::spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(Ok(m)) = stream.next().await {
+            if let actix_ws::Message::Text(t) = m {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                assert_eq!(v["action"], "subscribe");
+                assert_eq!(v["params"]["symbols"], "AAPL,MSFT,NOPE");
+                break;
+            }
+        }
+        let _ = session
+            .text(r#"{"event":"subscribe-status","status":"ok","success":[{"symbol":"AAPL"},{"symbol":"MSFT"}],"fails":[{"symbol":"NOPE"}]}"#)
+            .await;
+        let base = 1_755_546_185 + (n as i64) * 1_000;
+        for i in 0..4i64 {
+            let symbol = if i % 2 == 0 { "AAPL" } else { "MSFT" };
+            let event = serde_json::json!({
+                "event": "price", "symbol": symbol, "currency": "USD", "exchange": "NASDAQ",
+                "type": "Common Stock", "timestamp": base + i, "price": 229.5 + i as f64,
+                "day_volume": 10_000 + (n as i64) * 1_000 + i * 100,
+            });
+            let _ = session.text(event.to_string()).await;
+        }
+        let _ = session.text(r#"{"event":"price","symbol":"AAPL"}"#).await;
+        let _ = session.text("not json").await;
+        if n == 0 {
+            drop(session);
+            return;
+        }
+        // Heartbeats are answered while the connection lives.
+        while let Some(Ok(m)) = stream.next().await {
+            if let actix_ws::Message::Text(t) = m
+                && t.contains("heartbeat")
+            {
+                let _ = session.text(r#"{"event":"heartbeat","status":"ok"}"#).await;
+            }
+        }
+    });
+    Ok(resp)
+}
+
+#[actix_rt::test]
+async fn the_twelvedata_feed_subscribes_recovers_from_a_drop_and_sizes_trades_from_day_volume() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let data = web::Data::new(connections.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/v1/quotes/price", web::get().to(twelvedata))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let kafka = broker(3);
+    let mut s = settings(kafka.bootstrap_servers(), None, "twelvedata");
+    s.feed = FeedKind::Twelvedata;
+    s.feed_symbols = ["AAPL", "MSFT", "NOPE"]
+        .iter()
+        .map(|n| tickflow::domain::Symbol::parse(n).unwrap())
+        .collect();
+    s.twelvedata_ws_url = format!("ws://{addr}/v1/quotes/price");
+    s.providers.twelvedata_api_key = Some("td-key".into());
+    let app = spawn_app(s).await;
+
+    let start = Instant::now();
+    while app.metrics.feed_published.get() < 8 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "only {} ticks published",
+            app.metrics.feed_published.get()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(connections.load(Ordering::SeqCst) >= 2, "reconnected");
+    assert!(
+        app.metrics.feed_errors.get() >= 4,
+        "bad events and the drop are counted"
+    );
+    let mut ticks: Vec<(String, i64, f64, f64)> = read_topic(
+        kafka.bootstrap_servers(),
+        topics::RAW,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|(_, p)| {
+        let v: serde_json::Value = serde_json::from_slice(p).unwrap();
+        assert_eq!(v["source"], "twelvedata");
+        let ts = chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+        (
+            v["symbol"].as_str().unwrap().to_owned(),
+            ts,
+            v["price"].as_f64().unwrap(),
+            v["volume"].as_f64().unwrap(),
+        )
+    })
+    .collect();
+    ticks.sort_by_key(|t| t.1);
+    let aapl: Vec<f64> = ticks
+        .iter()
+        .filter(|t| t.0 == "AAPL")
+        .map(|t| t.3)
+        .collect();
+    // Sizes are day-volume growth: 0 for the first quote, then 200, then across the
+    // reconnect 10_000 + 1_000 − 10_200 = 800, then 200.
+    assert_eq!(aapl, vec![0.0, 200.0, 800.0, 200.0]);
+    assert_eq!(ticks.len(), 8, "every price event sent, once");
+    assert_eq!(ticks[0].1, 1_755_546_185, "event time, not receipt time");
+    app.shutdown().await;
+    handle.stop(false).await;
+}

@@ -116,6 +116,12 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         feed_symbols: vec![],
         sim_rate: 0.0,
         yahoo_url: String::new(),
+        twelvedata_ws_url: String::new(),
+        providers: tickflow::feeds::history::ProviderSettings::default(),
+        backfill: tickflow::app::BackfillSettings {
+            every: None,
+            days: 5,
+        },
         symbols: symbol_settings(),
         topics: TopicSettings {
             partitions: 3,

@@ -1,5 +1,6 @@
 //! The streaming pipeline against real PostgreSQL and the real Kafka protocol.
 
+mod backfill;
 mod feeds;
 mod helpers;
 mod pipeline;

@@ -1,0 +1,326 @@
+//! What backfill reads and writes: stored bar starts, covered spans, and provider bars.
+//!
+//! Provider bars never replace bars the pipeline built from trades (those are exact; a
+//! provider's are not), and a refetch replaces an earlier provider bar instead of adding to
+//! it. Bars and the coverage of their span are written in one transaction.
+
+use crate::domain::gaps::HistoryBar;
+use crate::domain::{Bar, Interval, Symbol, Timestamp};
+use crate::kafka::wire::Coverage;
+use crate::store::postgres::{session_date, utc};
+use crate::store::{MemoryStore, PgStore, Store};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+
+impl Store {
+    /// Starts of the `interval` bars of `symbol` stored in `[from, to)`, ascending.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn bar_starts(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> anyhow::Result<Vec<Timestamp>> {
+        match self {
+            Self::Postgres(pg) => pg.bar_starts(symbol, interval, from, to).await,
+            Self::Memory(m) => Ok(m.bar_starts(symbol, interval, from, to)),
+        }
+    }
+
+    /// Spans of `symbol`'s `interval` already asked of a provider, overlapping `[from, to)`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn coverage(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> anyhow::Result<Vec<(Timestamp, Timestamp)>> {
+        match self {
+            Self::Postgres(pg) => pg.coverage(symbol, interval, from, to).await,
+            Self::Memory(m) => Ok(m.coverage(symbol, interval, from, to)),
+        }
+    }
+
+    /// Writes provider bars (with their provider) and covered spans, in one transaction.
+    /// Returns the bars stored (bars the pipeline built are kept, not replaced).
+    ///
+    /// # Errors
+    /// When the database fails; nothing is then written.
+    pub async fn write_history(
+        &self,
+        bars: &[(HistoryBar, String)],
+        coverage: &[Coverage],
+    ) -> anyhow::Result<u64> {
+        match self {
+            Self::Postgres(pg) => pg.write_history(bars, coverage).await,
+            Self::Memory(m) => Ok(m.write_history(bars, coverage)),
+        }
+    }
+}
+
+impl PgStore {
+    async fn bar_starts(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> anyhow::Result<Vec<Timestamp>> {
+        let client = self.pool().get().await?;
+        let rows = if interval.is_daily() {
+            client
+                .query(
+                    r#"SELECT session_start FROM historical_ohlcv
+                       WHERE symbol = $1 AND session_start >= $2 AND session_start < $3 ORDER BY 1"#,
+                    &[&symbol.as_str(), &utc(from), &utc(to)],
+                )
+                .await
+        } else {
+            client
+                .query(
+                    r#"SELECT "timestamp" FROM intraday_ohlcv
+                       WHERE symbol = $1 AND interval_minutes = $2 AND "timestamp" >= $3 AND "timestamp" < $4 ORDER BY 1"#,
+                    &[&symbol.as_str(), &(interval.minutes() as i32), &utc(from), &utc(to)],
+                )
+                .await
+        }
+        .context("read stored bar starts")?;
+        Ok(rows
+            .iter()
+            .map(|r| Timestamp::from_datetime(&r.get::<_, DateTime<Utc>>(0)))
+            .collect())
+    }
+
+    async fn coverage(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> anyhow::Result<Vec<(Timestamp, Timestamp)>> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                r#"SELECT range_start, range_end FROM backfill_coverage
+                   WHERE symbol = $1 AND interval_minutes = $2 AND range_end > $3 AND range_start < $4"#,
+                &[&symbol.as_str(), &(interval.minutes() as i32), &utc(from), &utc(to)],
+            )
+            .await
+            .context("read backfill coverage")?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let at = |i| Timestamp::from_datetime(&r.get::<_, DateTime<Utc>>(i));
+                (at(0), at(1))
+            })
+            .collect())
+    }
+
+    async fn write_history(
+        &self,
+        bars: &[(HistoryBar, String)],
+        coverage: &[Coverage],
+    ) -> anyhow::Result<u64> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        // One row per key (a redelivered chunk may repeat a bar), the last one winning.
+        let mut latest: std::collections::HashMap<(Symbol, Interval, Timestamp), usize> =
+            std::collections::HashMap::new();
+        for (i, (b, _)) in bars.iter().enumerate() {
+            latest.insert((b.symbol, b.interval, b.start), i);
+        }
+        let mut keep: Vec<usize> = latest.into_values().collect();
+        keep.sort_unstable();
+        let (daily, intraday): (Vec<usize>, Vec<usize>) = keep
+            .into_iter()
+            .partition(|i| bars[*i].0.interval.is_daily());
+        let mut stored = 0;
+        if !intraday.is_empty() {
+            let pick = |f: fn(&HistoryBar) -> f64| -> Vec<f64> {
+                intraday.iter().map(|i| f(&bars[*i].0)).collect()
+            };
+            let symbols: Vec<&str> = intraday
+                .iter()
+                .map(|i| bars[*i].0.symbol.as_str())
+                .collect();
+            let starts: Vec<DateTime<Utc>> =
+                intraday.iter().map(|i| utc(bars[*i].0.start)).collect();
+            let ends: Vec<DateTime<Utc>> = intraday.iter().map(|i| utc(bars[*i].0.end)).collect();
+            let minutes: Vec<i32> = intraday
+                .iter()
+                .map(|i| bars[*i].0.interval.minutes() as i32)
+                .collect();
+            let sources: Vec<&str> = intraday.iter().map(|i| bars[*i].1.as_str()).collect();
+            stored += tx
+                .execute(
+                    r#"INSERT INTO intraday_ohlcv (symbol, "timestamp", interval_minutes, open, high, low, close, volume, num_samples, vwap, revision, source, bar_end)
+                       SELECT s, t, m, o, h, l, c, v, 0, NULL, 0, src, e
+                       FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::text[], $10::timestamptz[])
+                            AS x(s, t, m, o, h, l, c, v, src, e)
+                       ON CONFLICT (symbol, interval_minutes, "timestamp") DO UPDATE SET
+                         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                         volume = EXCLUDED.volume, source = EXCLUDED.source, bar_end = EXCLUDED.bar_end, updated_at = now()
+                       WHERE intraday_ohlcv.source <> 'aggregator'"#,
+                    &[
+                        &symbols,
+                        &starts,
+                        &minutes,
+                        &pick(|b| b.open),
+                        &pick(|b| b.high),
+                        &pick(|b| b.low),
+                        &pick(|b| b.close),
+                        &pick(|b| b.volume),
+                        &sources,
+                        &ends,
+                    ],
+                )
+                .await
+                .context("upsert backfilled intraday_ohlcv")?;
+        }
+        if !daily.is_empty() {
+            let pick = |f: fn(&HistoryBar) -> f64| -> Vec<f64> {
+                daily.iter().map(|i| f(&bars[*i].0)).collect()
+            };
+            let symbols: Vec<&str> = daily.iter().map(|i| bars[*i].0.symbol.as_str()).collect();
+            let dates: Vec<NaiveDate> = daily
+                .iter()
+                .map(|i| session_date(bars[*i].0.start, bars[*i].0.end))
+                .collect();
+            let starts: Vec<DateTime<Utc>> = daily.iter().map(|i| utc(bars[*i].0.start)).collect();
+            let ends: Vec<DateTime<Utc>> = daily.iter().map(|i| utc(bars[*i].0.end)).collect();
+            let sources: Vec<&str> = daily.iter().map(|i| bars[*i].1.as_str()).collect();
+            stored += tx
+                .execute(
+                    r#"INSERT INTO historical_ohlcv (symbol, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source, session_start, session_end)
+                       SELECT s, d, o, h, l, c, v, 0, NULL, 0, src, st, e
+                       FROM UNNEST($1::text[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+                            AS x(s, d, o, h, l, c, v, src, st, e)
+                       ON CONFLICT (symbol, "timestamp") DO UPDATE SET
+                         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                         volume = EXCLUDED.volume, source = EXCLUDED.source, session_start = EXCLUDED.session_start,
+                         session_end = EXCLUDED.session_end, updated_at = now()
+                       WHERE historical_ohlcv.source <> 'aggregator'"#,
+                    &[
+                        &symbols,
+                        &dates,
+                        &pick(|b| b.open),
+                        &pick(|b| b.high),
+                        &pick(|b| b.low),
+                        &pick(|b| b.close),
+                        &pick(|b| b.volume),
+                        &sources,
+                        &starts,
+                        &ends,
+                    ],
+                )
+                .await
+                .context("upsert backfilled historical_ohlcv")?;
+        }
+        for c in coverage {
+            tx.execute(
+                r#"INSERT INTO backfill_coverage (symbol, interval_minutes, range_start, range_end, provider, bars)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (symbol, interval_minutes, range_start) DO UPDATE SET
+                     range_end = GREATEST(backfill_coverage.range_end, EXCLUDED.range_end),
+                     provider = EXCLUDED.provider, bars = EXCLUDED.bars, fetched_at = now()"#,
+                &[
+                    &c.symbol.as_str(),
+                    &(c.interval.minutes() as i32),
+                    &utc(c.start),
+                    &utc(c.end),
+                    &c.provider,
+                    &(c.bars as i64),
+                ],
+            )
+            .await
+            .context("record backfill coverage")?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+impl MemoryStore {
+    fn bar_starts(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<Timestamp> {
+        // unwrap: a panic while holding the lock would already have taken the process down.
+        let t = self.tables.lock().unwrap();
+        t.bars
+            .get(&(symbol, interval))
+            .map(|s| s.range(from..to).map(|(k, _)| *k).collect())
+            .unwrap_or_default()
+    }
+
+    fn coverage(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<(Timestamp, Timestamp)> {
+        // unwrap: see `bar_starts`.
+        let t = self.tables.lock().unwrap();
+        t.coverage
+            .get(&(symbol, interval))
+            .map(|spans| {
+                spans
+                    .iter()
+                    .filter(|(s, e)| *e > from && *s < to)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn write_history(&self, bars: &[(HistoryBar, String)], coverage: &[Coverage]) -> u64 {
+        // unwrap: see `bar_starts`.
+        let mut t = self.tables.lock().unwrap();
+        let mut stored = 0;
+        for (b, _) in bars {
+            let series = t.bars.entry((b.symbol, b.interval)).or_default();
+            // Bars built from trades have trades > 0 and are kept.
+            if series.get(&b.start).is_some_and(|old| old.trades > 0) {
+                continue;
+            }
+            series.insert(
+                b.start,
+                Bar {
+                    symbol: b.symbol,
+                    interval: b.interval,
+                    start: b.start,
+                    end: b.end,
+                    open: b.open,
+                    high: b.high,
+                    low: b.low,
+                    close: b.close,
+                    volume: b.volume,
+                    trades: 0,
+                    price_volume: 0.0,
+                    open_time: b.start,
+                    close_time: b.start,
+                    revision: 0,
+                },
+            );
+            crate::store::memory::trim(series, self.limits.bars_per_series);
+            stored += 1;
+        }
+        for c in coverage {
+            t.coverage
+                .entry((c.symbol, c.interval))
+                .or_default()
+                .push((c.start, c.end));
+        }
+        stored
+    }
+}

@@ -1,0 +1,696 @@
+//! Backfill and bar replay against local servers speaking TwelveData's and Alpha Vantage's
+//! formats, through the real topic and bar-ingest consumer into real PostgreSQL.
+
+use crate::helpers::*;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::America::New_York;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tickflow::domain::{Interval, TradingCalendar};
+
+/// One 5-minute bar of the provider's history (UTC start).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Truth {
+    start: chrono::DateTime<chrono::Utc>,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+}
+
+/// The provider's 5-minute history of AAPL: Thu 2024-03-07 and Fri 2024-03-08 (EST) and
+/// Mon 2024-03-11 (EDT), regular session plus some pre-market bars tickflow must ignore.
+fn history() -> Vec<Truth> {
+    let cal = TradingCalendar::us_equity();
+    let mut out = Vec::new();
+    for day in ["2024-03-07", "2024-03-08", "2024-03-11"] {
+        let date: NaiveDate = day.parse().unwrap();
+        let session = cal.session_on(date).unwrap();
+        let pre = session.start.micros() - 30 * 60_000_000;
+        let mut t = pre;
+        while t < session.end.micros() {
+            let i = out.len() as f64;
+            let open = 170.0 + (i * 0.37).sin() * 3.0;
+            let close = open + (i * 0.11).cos();
+            out.push(Truth {
+                start: chrono::DateTime::from_timestamp_micros(t).unwrap(),
+                open,
+                high: open.max(close) + 0.25,
+                low: open.min(close) - 0.25,
+                close,
+                volume: 1_000.0 + i * 7.0,
+            });
+            t += 300_000_000;
+        }
+    }
+    out
+}
+
+fn in_session(t: &Truth) -> bool {
+    TradingCalendar::us_equity()
+        .session_at(tickflow::domain::Timestamp::from_datetime(&t.start))
+        .is_some()
+}
+
+#[derive(Default)]
+struct Provider {
+    /// `(interval, start_date, end_date, when)` of every TwelveData request.
+    requests: Mutex<Vec<(String, String, String, Instant)>>,
+    /// The TwelveData request with this number hangs until it is changed (an interrupted
+    /// backfill).
+    stall_at: AtomicUsize,
+    av_requests: Mutex<usize>,
+}
+
+async fn time_series(
+    q: web::Query<HashMap<String, String>>,
+    p: web::Data<Arc<Provider>>,
+) -> HttpResponse {
+    let n = {
+        let mut r = p.requests.lock().unwrap();
+        r.push((
+            q["interval"].clone(),
+            q["start_date"].clone(),
+            q["end_date"].clone(),
+            Instant::now(),
+        ));
+        r.len()
+    };
+    while p.stall_at.load(Ordering::SeqCst) == n {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if q.get("apikey").map(String::as_str) != Some("td-key") {
+        return HttpResponse::Ok().body(r#"{"code":401,"message":"**apikey** parameter is incorrect or not specified.","status":"error"}"#);
+    }
+    if n == 1 {
+        return HttpResponse::Ok().body(r#"{"code":429,"message":"You have run out of API credits for the current minute. 9 API credits were used, with the current limit being 8.","status":"error"}"#);
+    }
+    if q["interval"] != "5min" {
+        return HttpResponse::Ok().body(r#"{"code":403,"message":"/time_series is not available with your plan for this interval","status":"error"}"#);
+    }
+    // Exchange-local bounds, both inclusive.
+    let parse = |s: &str| {
+        let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        New_York.from_local_datetime(&local).unwrap().to_utc()
+    };
+    let (from, to) = (parse(&q["start_date"]), parse(&q["end_date"]));
+    // Newest first, as TwelveData sends by default.
+    let values: Vec<serde_json::Value> = history()
+        .iter()
+        .rev()
+        .filter(|t| from <= t.start && t.start <= to)
+        .map(|t| {
+            serde_json::json!({
+                "datetime": t.start.with_timezone(&New_York).format("%Y-%m-%d %H:%M:%S").to_string(),
+                "open": format!("{:.5}", t.open), "high": format!("{:.5}", t.high),
+                "low": format!("{:.5}", t.low), "close": format!("{:.5}", t.close),
+                "volume": format!("{}", t.volume),
+            })
+        })
+        .collect();
+    if values.is_empty() {
+        return HttpResponse::Ok().body(r#"{"code":400,"message":"No data is available on the specified dates. Try setting different start/end dates.","status":"error"}"#);
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "meta": {"symbol": "AAPL", "interval": "5min", "currency": "USD", "exchange_timezone": "America/New_York",
+                 "exchange": "NASDAQ", "mic_code": "XNGS", "type": "Common Stock"},
+        "values": values, "status": "ok"
+    }))
+}
+
+async fn alphavantage(
+    q: web::Query<HashMap<String, String>>,
+    p: web::Data<Arc<Provider>>,
+) -> HttpResponse {
+    *p.av_requests.lock().unwrap() += 1;
+    assert_eq!(q["function"], "TIME_SERIES_DAILY");
+    assert_eq!(q["datatype"], "csv");
+    if q.get("apikey").map(String::as_str) != Some("av-key") {
+        return HttpResponse::Ok()
+            .body(r#"{"Error Message": "the parameter apikey is invalid or missing."}"#);
+    }
+    HttpResponse::Ok().content_type("text/csv").body(
+        "timestamp,open,high,low,close,volume\r\n2024-03-11,172.94,174.38,172.05,172.75,60139473\r\n2024-03-08,169.00,173.70,168.94,170.73,76114634\r\n2024-03-07,169.15,170.73,168.49,169.00,71765061\r\n",
+    )
+}
+
+/// Runs `tickflow backfill` (or `replay`) against the test's broker, database and providers.
+async fn tickflow(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tickflow"));
+    cmd.args(args).env("RUST_LOG", "warn").kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("tickflow runs")
+}
+
+type Row = (String, f64, f64, f64, f64, f64, String);
+
+async fn bars_5m(client: &tokio_postgres::Client) -> Vec<Row> {
+    client
+        .query(
+            r#"SELECT to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'), open, high, low, close, volume, source
+               FROM intraday_ohlcv WHERE symbol = 'AAPL' AND interval_minutes = 5 ORDER BY "timestamp""#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+        .collect()
+}
+
+fn round5(x: f64) -> f64 {
+    format!("{x:.5}").parse().unwrap()
+}
+
+#[actix_rt::test]
+async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_back() {
+    let provider = Arc::new(Provider::default());
+    let data = web::Data::new(provider.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/time_series", web::get().to(time_series))
+            .route("/query", web::get().to(alphavantage))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "backfill",
+    ))
+    .await;
+    let client = db.client().await;
+    // Three bars the pipeline built from trades: backfill must leave them as they are.
+    client
+        .batch_execute(
+            r#"INSERT INTO intraday_ohlcv (symbol, "timestamp", interval_minutes, open, high, low, close, volume, num_samples, vwap, revision, source, bar_end)
+               SELECT 'AAPL', t, 5, 1, 1, 1, 1, 999999, 7, 1, 0, 'aggregator', t + interval '5 minutes'
+               FROM generate_series(timestamptz '2024-03-08 14:30:00+00', timestamptz '2024-03-08 14:40:00+00', interval '5 minutes') AS t"#,
+        )
+        .await
+        .unwrap();
+
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            kafka.bootstrap_servers().to_owned(),
+        ),
+        ("TWELVEDATA_URL", format!("http://{addr}")),
+        ("TWELVEDATA_API_KEY", "td-key".to_owned()),
+        ("TWELVEDATA_PER_MINUTE", "3".to_owned()),
+        ("TWELVEDATA_OUTPUTSIZE", "50".to_owned()),
+        ("TICKFLOW_RATE_WINDOW", "1s".to_owned()),
+        ("ALPHAVANTAGE_URL", format!("http://{addr}")),
+        ("ALPHAVANTAGE_API_KEY", "av-key".to_owned()),
+    ];
+    let five_min = [
+        "backfill",
+        "AAPL",
+        "--interval",
+        "5min",
+        "--from",
+        "2024-03-07",
+        "--to",
+        "2024-03-11",
+    ];
+
+    // 1. Interrupted: the fourth TwelveData request hangs and the command is killed there.
+    provider.stall_at.store(4, Ordering::SeqCst);
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_tickflow"));
+    first
+        .args(five_min)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    for (k, v) in &env {
+        first.env(k, v);
+    }
+    let mut first = first.spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let seen = provider.requests.lock().unwrap().len();
+        if seen >= 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "backfill made {seen} requests"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Requests 2 and 3 brought two chunks: wait until the ingest stored them, then "crash".
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM backfill_coverage",
+            2,
+            Duration::from_secs(30),
+        )
+        .await,
+        2
+    );
+    first.kill().await.unwrap();
+    provider.stall_at.store(0, Ordering::SeqCst);
+    let interrupted: Vec<String> = provider.requests.lock().unwrap()[1..3]
+        .iter()
+        .map(|r| r.1.clone())
+        .collect();
+
+    // 2. Resumed: only what is still missing is asked for.
+    let before = provider.requests.lock().unwrap().len();
+    let out = tickflow(&five_min, &env).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = provider.requests.lock().unwrap().clone();
+    for r in &requests[before..] {
+        assert!(
+            !interrupted.contains(&r.1),
+            "{} was stored before the interruption and asked again",
+            r.1
+        );
+    }
+    // 234 session slots, 3 stored from trades, at most 48 per request (outputsize 50 less
+    // the margin): 78 = 48 + 30 on Thursday, 153 = 48 + 48 + 48 + 9 from Friday 14:45, where
+    // the second 48 span the weekend and Monday's pre-market fills the answer: it is asked
+    // again as two halves of 24.
+    let coverage: Vec<(String, String, i64)> = client
+        .query(
+            "SELECT range_start::text, range_end::text, bars FROM backfill_coverage ORDER BY range_start",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        coverage.iter().map(|c| c.2).collect::<Vec<_>>(),
+        vec![48, 30, 48, 24, 24, 48, 9],
+        "{coverage:?}"
+    );
+    for pair in coverage.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "chunks overlap: {pair:?}");
+    }
+    // The throttled span was asked again after waiting a whole window.
+    assert_eq!(requests[0].1, requests[1].1);
+    assert!(requests[1].3.duration_since(requests[0].3) >= Duration::from_millis(990));
+    // Never more than 3 requests in any second (each command keeps its own count).
+    for w in requests[before..].windows(4) {
+        assert!(
+            w[3].3.duration_since(w[0].3) >= Duration::from_millis(990),
+            "4 requests within {:?}",
+            w[3].3.duration_since(w[0].3)
+        );
+    }
+
+    let want: Vec<Row> = history()
+        .iter()
+        .filter(|t| in_session(t))
+        .map(|t| {
+            let ts = t.start.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if t.start.format("%Y-%m-%d %H:%M").to_string().as_str() >= "2024-03-08 14:30"
+                && t.start.format("%Y-%m-%d %H:%M").to_string().as_str() <= "2024-03-08 14:40"
+            {
+                (ts, 1.0, 1.0, 1.0, 1.0, 999_999.0, "aggregator".to_owned())
+            } else {
+                (
+                    ts,
+                    round5(t.open),
+                    round5(t.high),
+                    round5(t.low),
+                    round5(t.close),
+                    t.volume,
+                    "twelvedata".to_owned(),
+                )
+            }
+        })
+        .collect();
+    assert_eq!(want.len(), 234);
+    let got = bars_5m(&client).await;
+    assert_eq!(got.len(), want.len());
+    assert_eq!(
+        got, want,
+        "provider bars at their UTC start, trade-built bars untouched"
+    );
+
+    // 3. Nothing missing: no request at all.
+    let before = provider.requests.lock().unwrap().len();
+    let out = tickflow(&five_min, &env).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        provider.requests.lock().unwrap().len(),
+        before,
+        "nothing to fetch"
+    );
+
+    // 4. Fetched again (coverage forgotten): bars are replaced, volumes never added up.
+    client
+        .batch_execute(
+            "DELETE FROM backfill_coverage; DELETE FROM intraday_ohlcv WHERE \"timestamp\" >= '2024-03-11'",
+        )
+        .await
+        .unwrap();
+    let out = tickflow(&five_min, &env).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bars_5m(&client).await, want, "a refetch changes nothing");
+
+    // 5. Daily bars: TwelveData refuses the interval, Alpha Vantage serves it.
+    let out = tickflow(
+        &[
+            "backfill",
+            "AAPL",
+            "--interval",
+            "1day",
+            "--from",
+            "2024-03-07",
+            "--to",
+            "2024-03-11",
+        ],
+        &env,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(*provider.av_requests.lock().unwrap(), 1);
+    let days: Vec<(String, String, f64, f64, String)> = client
+        .query(
+            r#"SELECT "timestamp"::text, session_start::text, close, volume, source FROM historical_ohlcv WHERE symbol = 'AAPL' ORDER BY 1"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let av = |d: &str, s: &str, c: f64, v: f64| {
+        (d.to_owned(), s.to_owned(), c, v, "alphavantage".to_owned())
+    };
+    assert_eq!(
+        days,
+        vec![
+            av("2024-03-07", "2024-03-07 14:30:00+00", 169.00, 71_765_061.0),
+            av("2024-03-08", "2024-03-08 14:30:00+00", 170.73, 76_114_634.0),
+            av("2024-03-11", "2024-03-11 13:30:00+00", 172.75, 60_139_473.0),
+        ]
+    );
+
+    // 6. No key anywhere: a clear failure, nothing written.
+    let no_keys: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| !k.ends_with("API_KEY"))
+        .cloned()
+        .collect();
+    let out = tickflow(
+        &[
+            "backfill",
+            "MSFT",
+            "--interval",
+            "1h",
+            "--from",
+            "2024-03-07",
+            "--to",
+            "2024-03-07",
+        ],
+        &no_keys,
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no API key"), "{stderr}");
+
+    app.shutdown().await;
+    handle.stop(false).await;
+}
+
+#[actix_rt::test]
+async fn replayed_bar_files_are_stored_like_backfilled_bars() {
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "replay-bars",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("msft_1h.csv");
+    std::fs::write(
+        &file,
+        "ts,open,high,low,close,volume\n2024-03-08T14:00:00Z,400,401,399,400.5,1000\n2024-03-08T15:00:00Z,400.5,402,400,401.25,2500.5\n",
+    )
+    .unwrap();
+    let env = vec![(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        kafka.bootstrap_servers().to_owned(),
+    )];
+    let path = file.to_str().unwrap();
+    let out = tickflow(
+        &[
+            "replay",
+            "--bars",
+            path,
+            "--symbol",
+            "MSFT",
+            "--interval",
+            "1h",
+        ],
+        &env,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = db.client().await;
+    let count =
+        "SELECT count(*) FROM intraday_ohlcv WHERE symbol = 'MSFT' AND interval_minutes = 60";
+    assert_eq!(
+        wait_for_count(&client, count, 2, Duration::from_secs(30)).await,
+        2
+    );
+    // Replayed again: the same rows, volumes not added up.
+    let out = tickflow(
+        &[
+            "replay",
+            "--bars",
+            path,
+            "--symbol",
+            "MSFT",
+            "--interval",
+            "1h",
+        ],
+        &env,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ingested = || {
+        app.metrics
+            .records_stored
+            .with_label_values(&["backfill_bars"])
+            .get()
+    };
+    let start = Instant::now();
+    while ingested() < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "second replay not ingested"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows: Vec<(String, f64, f64, String)> = client
+        .query(
+            r#"SELECT to_char("timestamp" AT TIME ZONE 'UTC', 'HH24:MI'), close, volume, source FROM intraday_ohlcv WHERE symbol = 'MSFT' ORDER BY 1"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("14:00".to_owned(), 400.5, 1000.0, "replay".to_owned()),
+            ("15:00".to_owned(), 401.25, 2500.5, "replay".to_owned()),
+        ]
+    );
+    // A bar off the interval's grid is refused with its line.
+    std::fs::write(
+        &file,
+        "ts,open,high,low,close,volume\n2024-03-08T14:30:00Z,1,1,1,1,1\n",
+    )
+    .unwrap();
+    let out = tickflow(
+        &[
+            "replay",
+            "--bars",
+            path,
+            "--symbol",
+            "MSFT",
+            "--interval",
+            "1h",
+        ],
+        &env,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    // Interval is required with --bars.
+    let out = tickflow(&["replay", "--bars", path, "--symbol", "MSFT"], &env).await;
+    assert!(!out.status.success());
+    app.shutdown().await;
+}
+
+/// A TwelveData stand-in for any recent dates: a bar every `interval` through each
+/// New York session (constant prices), and no daily bars (403), so Alpha Vantage serves
+/// those: one row for each of the last 10 days.
+async fn any_time_series(q: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let minutes: i64 = match q["interval"].as_str() {
+        "1min" => 1,
+        "5min" => 5,
+        "15min" => 15,
+        "30min" => 30,
+        _ => {
+            return HttpResponse::Ok()
+                .body(r#"{"code":403,"message":"not available with your plan","status":"error"}"#);
+        }
+    };
+    let parse = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+    let (from, to) = (parse(&q["start_date"]), parse(&q["end_date"]));
+    let cal = TradingCalendar::us_equity();
+    let mut values = Vec::new();
+    let mut t = from;
+    while t <= to {
+        let utc = New_York.from_local_datetime(&t).earliest().unwrap();
+        if cal
+            .session_at(tickflow::domain::Timestamp::from_datetime(&utc))
+            .is_some()
+        {
+            values.push(
+                serde_json::json!({"datetime": t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "open": "10.0", "high": "11.0", "low": "9.0", "close": "10.5", "volume": "100"}),
+            );
+        }
+        t += chrono::Duration::minutes(minutes);
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "meta": {"symbol": q["symbol"], "exchange_timezone": "America/New_York"},
+        "values": values, "status": "ok"
+    }))
+}
+
+async fn any_daily() -> HttpResponse {
+    let today = chrono::Utc::now().date_naive();
+    let mut body = "timestamp,open,high,low,close,volume\n".to_owned();
+    for back in 0..10 {
+        let d = today - chrono::Duration::days(back);
+        body.push_str(&format!("{d},10,11,9,10.5,1000\n"));
+    }
+    HttpResponse::Ok().content_type("text/csv").body(body)
+}
+
+#[actix_rt::test]
+async fn serve_backfills_its_symbols_on_start_into_the_memory_store() {
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/time_series", web::get().to(any_time_series))
+            .route("/query", web::get().to(any_daily))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let kafka = broker(3);
+    let mut s = settings(kafka.bootstrap_servers(), None, "serve-backfill");
+    let aapl = tickflow::domain::Symbol::parse("AAPL").unwrap();
+    s.feed_symbols = vec![aapl];
+    s.backfill = tickflow::app::BackfillSettings {
+        every: Some(Duration::from_secs(3600)),
+        days: 5,
+    };
+    s.providers.twelvedata_url = format!("http://{addr}");
+    s.providers.twelvedata_api_key = Some("k".into());
+    s.providers.alphavantage_url = format!("http://{addr}");
+    s.providers.alphavantage_api_key = Some("k".into());
+    let app = spawn_app(s).await;
+
+    // The latest New York session that has ended.
+    let cal = TradingCalendar::us_equity();
+    let now = tickflow::domain::Timestamp::from_datetime(&chrono::Utc::now());
+    let today = chrono::Utc::now().with_timezone(&New_York).date_naive();
+    let session = (0..5)
+        .filter_map(|back| cal.session_on(today - chrono::Duration::days(back)))
+        .find(|s| s.end <= now)
+        .expect("a session in the last five days");
+    let date = today - chrono::Duration::days(5);
+    let wanted = |interval| {
+        tickflow::domain::gaps::expected_slots(&cal, interval, date, today)
+            .into_iter()
+            .filter(|s| s.start >= session.start && s.end <= session.end)
+            .map(|s| s.start)
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    for interval in [Interval::M1, Interval::M5, Interval::H1, Interval::D1] {
+        let want = wanted(interval);
+        assert!(!want.is_empty());
+        loop {
+            let got = app
+                .store
+                .bar_starts(aapl, interval, session.start, session.end)
+                .await
+                .unwrap();
+            if got == want {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{}: {} of {} bars backfilled",
+                interval.as_str(),
+                got.len(),
+                want.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    app.shutdown().await;
+    handle.stop(false).await;
+}
