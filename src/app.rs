@@ -294,7 +294,10 @@ impl App {
     }
 
     /// Stops intake, checkpoints and commits, flushes every output, stops the server.
-    pub async fn shutdown(self) {
+    ///
+    /// Returns the embedded broker, if any: drop it after the actix `System`, whose actors
+    /// still hold Kafka clients until it ends.
+    pub async fn shutdown(self) -> Option<EmbeddedKafka> {
         for t in &self.background {
             t.abort();
         }
@@ -307,7 +310,12 @@ impl App {
         for a in &self.arbiters {
             a.stop();
         }
-        drop(self.embedded);
+        // Wait until the aborted tasks are gone, so their Kafka clients close before the
+        // embedded broker does.
+        for t in self.background {
+            let _ = t.await;
+        }
+        self.embedded
     }
 
     /// Simulates a crash for tests: stops everything without checkpointing, committing

@@ -40,9 +40,10 @@ pub struct ServeArgs {
     /// TwelveData price WebSocket (`--feed twelvedata`; the key is TWELVEDATA_API_KEY).
     #[arg(long, env = "TWELVEDATA_WS_URL", default_value = crate::feeds::twelvedata::DEFAULT_WS_URL)]
     pub twelvedata_ws_url: String,
-    /// Backfill the feed's symbols on start and then this often (e.g. 1h); off when absent.
-    #[arg(long, env = "TICKFLOW_BACKFILL_EVERY", value_parser = humantime::parse_duration)]
-    pub backfill_every: Option<Duration>,
+    /// Backfill the feed's symbols on start and then this often (e.g. 1h); `off` (or empty)
+    /// disables it.
+    #[arg(long, env = "TICKFLOW_BACKFILL_EVERY", default_value = "off", value_parser = parse_every)]
+    pub backfill_every: Duration,
     /// How many days back the periodic backfill looks.
     #[arg(long, env = "TICKFLOW_BACKFILL_DAYS", default_value_t = 5)]
     pub backfill_days: u32,
@@ -104,6 +105,14 @@ pub struct ServeArgs {
     pub retention: Retention,
 }
 
+/// A period, or `off`/empty/`0` for never (as zero).
+fn parse_every(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "" | "off" | "0" => Ok(Duration::ZERO),
+        other => humantime::parse_duration(other).map_err(|e| e.to_string()),
+    }
+}
+
 fn parse_symbol_calendar(s: &str) -> Result<(Symbol, TradingCalendar), String> {
     let (sym, cal) = s
         .split_once('=')
@@ -134,7 +143,7 @@ impl ServeArgs {
             twelvedata_ws_url: self.twelvedata_ws_url.clone(),
             providers: self.providers.clone(),
             backfill: crate::app::BackfillSettings {
-                every: self.backfill_every.filter(|d| !d.is_zero()),
+                every: Some(self.backfill_every).filter(|d| !d.is_zero()),
                 days: self.backfill_days,
             },
             symbols: SymbolSettings {
@@ -176,13 +185,17 @@ impl ServeArgs {
 /// Runs the platform until Ctrl-C or SIGTERM, then shuts down cleanly.
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings();
-    actix::System::new().block_on(async move {
+    let system = actix::System::new();
+    let embedded = system.block_on(async move {
         let app = App::build(settings).await?;
         wait_for_signal().await;
         tracing::info!("shutting down: final checkpoint, commit and flush");
-        app.shutdown().await;
-        Ok(())
-    })
+        anyhow::Ok(app.shutdown().await)
+    })?;
+    // The System's actors hold Kafka clients: the broker goes last.
+    drop(system);
+    drop(embedded);
+    Ok(())
 }
 
 async fn wait_for_signal() {

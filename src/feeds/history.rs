@@ -59,17 +59,17 @@ pub struct ProviderSettings {
     #[arg(long, env = "TWELVEDATA_PER_DAY", default_value_t = 800)]
     pub twelvedata_per_day: u32,
     /// Alpha Vantage API key (daily history).
-    #[arg(long, env = "ALPHAVANTAGE_API_KEY", hide_env_values = true)]
+    #[arg(long, env = "ALPHA_VANTAGE_API_KEY", hide_env_values = true)]
     pub alphavantage_api_key: Option<String>,
     /// Alpha Vantage base URL.
     #[arg(
         long,
-        env = "ALPHAVANTAGE_URL",
+        env = "ALPHA_VANTAGE_URL",
         default_value = alphavantage::DEFAULT_URL
     )]
     pub alphavantage_url: String,
     /// Alpha Vantage requests per UTC day (25 on the free plan).
-    #[arg(long, env = "ALPHAVANTAGE_PER_DAY", default_value_t = 25)]
+    #[arg(long, env = "ALPHA_VANTAGE_PER_DAY", default_value_t = 25)]
     pub alphavantage_per_day: u32,
     /// Length of a per-minute allowance window (a minute; tests shorten it).
     #[arg(long, env = "TICKFLOW_RATE_WINDOW", default_value = "60s", value_parser = humantime::parse_duration, hide = true)]

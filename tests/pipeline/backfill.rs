@@ -216,8 +216,8 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
         ("TWELVEDATA_PER_MINUTE", "3".to_owned()),
         ("TWELVEDATA_OUTPUTSIZE", "50".to_owned()),
         ("TICKFLOW_RATE_WINDOW", "1s".to_owned()),
-        ("ALPHAVANTAGE_URL", format!("http://{addr}")),
-        ("ALPHAVANTAGE_API_KEY", "av-key".to_owned()),
+        ("ALPHA_VANTAGE_URL", format!("http://{addr}")),
+        ("ALPHA_VANTAGE_API_KEY", "av-key".to_owned()),
     ];
     let five_min = [
         "backfill",
