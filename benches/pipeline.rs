@@ -10,7 +10,8 @@
 //!
 //! Run: `cargo bench --bench pipeline` (needs PostgreSQL for part 2: `TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`). `TICKFLOW_BENCH_TICKS` sets the
-//! message count (default 200,000). The embedded broker keeps only ~5 MiB per partition, so
+//! message count (default 200,000), `TICKFLOW_BENCH_SYMBOLS` the cases (default
+//! `1,100,1000`), `TICKFLOW_BENCH_SKIP_DB=1` skips part 2. The embedded broker keeps only ~5 MiB per partition, so
 //! every measurement gets a fresh broker and a producer thread publishing while it consumes.
 
 use futures_util::StreamExt;
@@ -335,7 +336,12 @@ fn main() {
             "{:<22} {:>14} {:>16} {:>8}",
             "case", "pipeline t/s", "bare consume t/s", "ratio"
         );
-        for symbols in [1usize, 100, 1000] {
+        // `TICKFLOW_BENCH_SYMBOLS=1000` runs one case (for profiling).
+        let cases: Vec<usize> = std::env::var("TICKFLOW_BENCH_SYMBOLS")
+            .ok()
+            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 100, 1000]);
+        for symbols in cases {
             let data = Arc::new(ticks(n, symbols));
             let consumed = Arc::new(AtomicUsize::new(0));
             let (kafka, producer) = broker_with_producer(data.clone(), symbols, consumed.clone());
@@ -355,7 +361,8 @@ fn main() {
                 bare.as_secs_f64() / ours.as_secs_f64()
             );
         }
-        if let Some((ours, raw)) = persistence(n).await {
+        let skip_db = std::env::var("TICKFLOW_BENCH_SKIP_DB").is_ok_and(|v| v == "1");
+        if let Some((ours, raw)) = if skip_db { None } else { persistence(n).await } {
             println!(
                 "{:<22} {:>14} {:>16} {:>8}",
                 "persistence", "Store::write r/s", "raw COPY r/s", "ratio"

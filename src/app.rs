@@ -142,8 +142,15 @@ impl App {
             }
         );
 
-        let db = DbWriter::new(store.clone(), settings.db_writer, metrics.clone()).start();
-        let publisher = OutputPublisher::new(&bootstrap, metrics.clone())?.start();
+        // The DbWriter gets a thread of its own: the consumer loop keeps the system thread.
+        let db_arbiter = Arbiter::new();
+        let db = {
+            let (store, config, metrics) = (store.clone(), settings.db_writer, metrics.clone());
+            DbWriter::start_in_arbiter(&db_arbiter.handle(), move |_| {
+                DbWriter::new(store, config, metrics)
+            })
+        };
+        let publisher = Arc::new(OutputPublisher::new(&bootstrap, metrics.clone())?);
         let interest = crate::actors::broadcaster::Interest::default();
         let broadcaster =
             crate::actors::broadcaster::Broadcaster::new(interest.clone(), metrics.clone()).start();
@@ -152,7 +159,7 @@ impl App {
             publisher: Some(publisher),
             broadcaster: Some(broadcaster.clone().recipient()),
         };
-        let arbiters: Vec<Arbiter> = (0..settings.workers.max(1))
+        let mut arbiters: Vec<Arbiter> = (0..settings.workers.max(1))
             .map(|_| Arbiter::new())
             .collect();
         let consumer = TickConsumer::new(
@@ -170,6 +177,7 @@ impl App {
         )?
         .start();
 
+        arbiters.push(db_arbiter);
         let mut background = Vec::new();
         let feed_state = Arc::new(FeedState::default());
         // One explicit TLS crypto provider for https/wss (a second install is harmless).

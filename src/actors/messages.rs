@@ -69,11 +69,6 @@ pub struct IndicatorState;
 #[rtype(result = "()")]
 pub struct Persist(pub Arc<OutputBatch>);
 
-/// Publishes one batch to the output topics.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Publish(pub Arc<OutputBatch>);
-
 /// Hands one batch to the WebSocket broadcaster (never awaited: best effort, never blocks).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
@@ -89,8 +84,8 @@ pub struct Flush;
 pub struct Outputs {
     /// Awaited: the database is the source of truth and pushes back when slow.
     pub db: Addr<DbWriter>,
-    /// Awaited: output topics.
-    pub publisher: Option<Addr<OutputPublisher>>,
+    /// Awaited: output topics (encoded on the sender's thread).
+    pub publisher: Option<Arc<OutputPublisher>>,
     /// Not awaited: WebSocket fan-out.
     pub broadcaster: Option<Recipient<Broadcast>>,
 }
@@ -111,9 +106,7 @@ impl Outputs {
             return Ok(());
         }
         if let Some(p) = &self.publisher {
-            p.send(Publish(batch.clone()))
-                .await
-                .map_err(|e| StageError::Subscriber(format!("publisher: {e}")))?;
+            p.publish(&batch).await;
         }
         self.db
             .send(Persist(batch))
@@ -127,7 +120,7 @@ impl Outputs {
     /// When either cannot confirm.
     pub async fn flush(&self) -> Result<(), String> {
         if let Some(p) = &self.publisher {
-            p.send(Flush).await.map_err(|e| e.to_string())??;
+            p.flush().await?;
         }
         self.db.send(Flush).await.map_err(|e| e.to_string())?
     }

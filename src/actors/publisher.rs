@@ -1,13 +1,12 @@
 //! `OutputPublisher`: every symbol's outputs onto the output topics, keyed by symbol.
 //!
-//! librdkafka queues and batches the messages; a full queue makes the handler wait (and so
-//! the sender), never drop. [`Flush`] waits until every message so far is acknowledged by
-//! the brokers, or reports the delivery failures since the last flush.
+//! librdkafka queues and batches the messages; a full queue makes the sender wait, never
+//! drop. [`OutputPublisher::flush`] waits until every message so far is acknowledged by the
+//! brokers, or reports the delivery failures since the last flush.
 
-use crate::actors::messages::{Flush, Publish};
 use crate::kafka::{topics, wire};
 use crate::metrics::Metrics;
-use actix::prelude::*;
+use crate::output::OutputBatch;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -108,12 +107,17 @@ pub async fn dead_letter(
     }
 }
 
-/// The output-topic publisher.
+/// The output-topic publisher, shared by every symbol.
+///
+/// Not an actor: each symbol's supervisor encodes and enqueues its own outputs on its own
+/// arbiter thread (one symbol's messages stay in order: one sender, one key, one
+/// partition), so encoding spreads over the workers instead of queueing on one thread.
+/// librdkafka batches, compresses and sends in its own threads.
 pub struct OutputPublisher {
     producer: Arc<ThreadedProducer<DeliveryCounter>>,
     metrics: Metrics,
     /// Failures already reported by a flush.
-    reported_failures: u64,
+    reported_failures: AtomicU64,
 }
 
 impl OutputPublisher {
@@ -125,86 +129,68 @@ impl OutputPublisher {
         Ok(Self {
             producer: Arc::new(producer(bootstrap)?),
             metrics,
-            reported_failures: 0,
+            reported_failures: AtomicU64::new(0),
         })
     }
-}
 
-impl Actor for OutputPublisher {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(64);
-    }
-}
-
-impl Handler<Publish> for OutputPublisher {
-    type Result = AtomicResponse<Self, ()>;
-
-    /// Encodes and enqueues every bar, analytics and realtime record of the batch.
-    fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
-        let (producer, metrics) = (self.producer.clone(), self.metrics.clone());
-        AtomicResponse::new(Box::pin(
-            async move {
-                let b = &msg.0;
-                // One buffer for every message of the batch; librdkafka copies each payload.
-                let mut buf = Vec::with_capacity(512);
-                let counters = [topics::OHLCV, topics::ANALYTICS, topics::REALTIME]
-                    .map(|t| metrics.published.with_label_values(&[t]));
-                for i in 0..b.bars.len() + b.analytics.len() + b.realtime.len() {
-                    buf.clear();
-                    let (topic, key) = if let Some(r) = b.bars.get(i) {
-                        buf.extend_from_slice(&wire::encode_bar(&r.bar));
-                        (topics::OHLCV, r.bar.symbol)
-                    } else if let Some(a) = b.analytics.get(i - b.bars.len()) {
-                        wire::encode_analytics_into(a, &mut buf);
-                        (topics::ANALYTICS, a.symbol)
-                    } else {
-                        let r = &b.realtime[i - b.bars.len() - b.analytics.len()];
-                        wire::encode_realtime_into(r, &mut buf);
-                        (topics::REALTIME, r.symbol)
-                    };
-                    match send_waiting(&producer, topic, key.as_str(), &buf).await {
-                        Ok(()) => counters[usize::from(topic == topics::ANALYTICS)
-                            + 2 * usize::from(topic == topics::REALTIME)]
-                        .inc(),
-                        Err(e) => {
-                            tracing::error!(error = %e, topic, "cannot enqueue output message");
-                            producer.context().failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+    /// Encodes and enqueues every bar, analytics and realtime record of `b`, waiting while
+    /// librdkafka's queue is full.
+    pub async fn publish(&self, b: &OutputBatch) {
+        // One buffer for every message of the batch; librdkafka copies each payload.
+        let mut buf = Vec::with_capacity(512);
+        let mut sent = [0u64; 3];
+        for i in 0..b.bars.len() + b.analytics.len() + b.realtime.len() {
+            buf.clear();
+            let (kind, key) = if let Some(r) = b.bars.get(i) {
+                buf.extend_from_slice(&wire::encode_bar(&r.bar));
+                (0, r.bar.symbol)
+            } else if let Some(a) = b.analytics.get(i - b.bars.len()) {
+                wire::encode_analytics_into(a, &mut buf);
+                (1, a.symbol)
+            } else {
+                let r = &b.realtime[i - b.bars.len() - b.analytics.len()];
+                wire::encode_realtime_into(r, &mut buf);
+                (2, r.symbol)
+            };
+            let topic = OUTPUT_TOPICS[kind];
+            match send_waiting(&self.producer, topic, key.as_str(), &buf).await {
+                Ok(()) => sent[kind] += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, topic, "cannot enqueue output message");
+                    self.producer
+                        .context()
+                        .failed
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
-            .into_actor(self),
-        ))
+        }
+        for (topic, n) in OUTPUT_TOPICS.iter().zip(sent) {
+            if n > 0 {
+                self.metrics.published.with_label_values(&[topic]).inc_by(n);
+            }
+        }
     }
-}
 
-impl Handler<Flush> for OutputPublisher {
-    type Result = AtomicResponse<Self, Result<(), String>>;
-
-    /// Waits until librdkafka has delivered everything queued (in a blocking thread: flush
-    /// blocks), then reports failures since the last flush.
-    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+    /// Waits until librdkafka has delivered everything queued so far (in a blocking thread:
+    /// flush blocks), then reports the delivery failures since the last flush.
+    ///
+    /// # Errors
+    /// When the queue does not drain in 30 s, or messages were not delivered.
+    pub async fn flush(&self) -> Result<(), String> {
         let producer = self.producer.clone();
-        AtomicResponse::new(Box::pin(
-            async move {
-                tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("output topics not flushed: {e}"))
-            }
-            .into_actor(self)
-            .map(|res, act, _| {
-                let failed = act.producer.context().failed.load(Ordering::Relaxed);
-                let new = failed - act.reported_failures;
-                act.reported_failures = failed;
-                res?;
-                if new > 0 {
-                    return Err(format!("{new} output messages were not delivered"));
-                }
-                Ok(())
-            }),
-        ))
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("output topics not flushed: {e}"));
+        let failed = self.producer.context().failed();
+        let new = failed - self.reported_failures.swap(failed, Ordering::Relaxed);
+        flushed?;
+        if new > 0 {
+            return Err(format!("{new} output messages were not delivered"));
+        }
+        Ok(())
     }
 }
+
+/// Bars, analytics, realtime metrics.
+const OUTPUT_TOPICS: [&str; 3] = [topics::OHLCV, topics::ANALYTICS, topics::REALTIME];

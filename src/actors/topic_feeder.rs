@@ -1,6 +1,9 @@
 //! `TopicFeeder`: reads the raw and output topics with a consumer group of its own (one per
 //! instance, from the latest offsets) and relays what WebSocket clients listen to, so every
 //! instance serves every symbol however the pipeline's partitions are spread.
+//!
+//! It starts consuming when the first WebSocket client subscribes: an instance nobody
+//! watches does not read every trade and metric a second time.
 
 use crate::actors::broadcaster::{Broadcaster, Channel, Interest, Relay};
 use crate::domain::{Interval, Symbol};
@@ -19,6 +22,10 @@ struct Routing {
 
 /// Runs until the consumer fails; relays each wanted message to `broadcaster`.
 pub async fn run(bootstrap: String, broadcaster: Addr<Broadcaster>, interest: Interest) {
+    // unwrap: the broadcaster never panics while holding the lock.
+    while interest.read().unwrap().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let consumer: StreamConsumer = match ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set(
@@ -102,6 +109,8 @@ pub async fn run(bootstrap: String, broadcaster: Addr<Broadcaster>, interest: In
                     }
                     serde_json::from_slice::<wire::BarMessage>(payload)
                         .ok()
+                        // Backfilled and replayed bars are history, not live.
+                        .filter(|b| b.source == wire::AGGREGATOR)
                         .map(|b| {
                             let mut v = serde_json::to_value(&b).unwrap_or_default();
                             v["type"] = "bar".into();
