@@ -189,6 +189,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             bars_per_series: 100_000,
         },
         access: tickflow::web::Access::default(),
+        api_cache_ttl: Duration::from_secs(1),
     }
 }
 

@@ -5,6 +5,8 @@
 # Two measurements: `hey` at a fixed 5,000 requests/s (50 clients × 100/s) for the latency
 # target, then `wrk` with a closed loop for the saturation throughput.
 # Usage: scripts/bench_api.sh [duration, default 20s] [wrk connections, default 32]
+# SERVER_CPUS / LOAD_CPUS (taskset lists, e.g. 0 and 1) pin the server and the load
+# generator to separate cores; unset, everything shares every core.
 # Needs hey and wrk (apt-get install hey wrk), PostgreSQL on 127.0.0.1:5432 (ADMIN_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +34,16 @@ FROM (SELECT unnest(ARRAY['AAPL','MSFT','GOOG','AMZN','TSLA','NVDA','META','NFLX
 ANALYZE intraday_ohlcv;
 SQL
 rows=$(psql -tA "$url" -c "SELECT count(*) FROM intraday_ohlcv")
-RUST_LOG=warn DATABASE_URL="$url" ./target/release/tickflow serve --feed none --http-addr "127.0.0.1:$port" --workers 1 &
+pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
+server=(./target/release/tickflow)
+[ -n "${SERVER_CPUS:-}" ] && server=(taskset -c "$SERVER_CPUS" ./target/release/tickflow)
+RUST_LOG=warn DATABASE_URL="$url" "${server[@]}" serve --feed none --http-addr "127.0.0.1:$port" --workers 1 &
 pid=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 sample=$(curl -fs "http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1min")
 echo "${sample:0:160}... (${#sample} bytes)"
 echo "rows in intraday_ohlcv: $rows"
 echo "== hey: 5,000 requests/s for $duration =="
-hey -z "$duration" -c 50 -q 100 "http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1min" | sed -n '/Summary/,$p'
+pin "${LOAD_CPUS:-}" hey -z "$duration" -c 50 -q 100 "http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1min" | sed -n '/Summary/,$p'
 echo "== wrk: saturation, $connections connections =="
-wrk -t2 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1min"
+pin "${LOAD_CPUS:-}" wrk -t2 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1min"

@@ -73,6 +73,9 @@ pub struct Settings {
     pub memory_limits: MemoryLimits,
     /// API token and CORS origins.
     pub access: crate::web::Access,
+    /// How long read-route answers may be reused (zero: never); writes through this
+    /// process invalidate them at once.
+    pub api_cache_ttl: Duration,
 }
 
 /// A running platform.
@@ -281,6 +284,9 @@ impl App {
             access: settings.access.clone(),
             feed: matches!(settings.feed, FeedKind::Yahoo | FeedKind::Twelvedata)
                 .then_some(feed_state),
+            cache: Arc::new(crate::web::cache::ResponseCache::new(
+                settings.api_cache_ttl,
+            )),
         };
         let server = web::serve(listener, state)?;
         let handle = server.handle();

@@ -96,6 +96,11 @@ pub struct ServeArgs {
     /// Bearer token required on /api/* and /ws/* (empty or absent: open).
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// How long an answer of a read route may be served again (0: never). Writes through
+    /// this instance invalidate answers at once; the period bounds staleness for writes by
+    /// other instances and for default windows that end "now".
+    #[arg(long, env = "TICKFLOW_API_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub api_cache_ttl: Duration,
     /// Allowed CORS origins (comma-separated); `*` allows any origin without credentials.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
     pub cors_origins: Vec<String>,
@@ -169,6 +174,7 @@ impl ServeArgs {
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             memory_limits: MemoryLimits::default(),
+            api_cache_ttl: self.api_cache_ttl,
             access: crate::web::Access {
                 token: self.api_token.clone().filter(|t| !t.trim().is_empty()),
                 cors_origins: self

@@ -57,10 +57,14 @@ impl Store {
         bars: &[(HistoryBar, String)],
         coverage: &[Coverage],
     ) -> anyhow::Result<u64> {
-        match self {
-            Self::Postgres(pg) => pg.write_history(bars, coverage).await,
-            Self::Memory(m) => Ok(m.write_history(bars, coverage)),
+        let stored = match self {
+            Self::Postgres(pg) => pg.write_history(bars, coverage).await?,
+            Self::Memory(m) => m.write_history(bars, coverage),
+        };
+        if !bars.is_empty() {
+            self.generations().bump(crate::store::TableKind::Bars);
         }
+        Ok(stored)
     }
 }
 

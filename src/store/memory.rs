@@ -3,7 +3,7 @@
 
 use crate::domain::{Bar, Interval, Symbol, Timestamp};
 use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, TickRecord};
-use crate::store::{Retention, WriteStats};
+use crate::store::{Generations, Retention, WriteStats};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +47,7 @@ pub(crate) struct Tables {
 pub struct MemoryStore {
     pub(crate) tables: Arc<Mutex<Tables>>,
     pub(crate) limits: MemoryLimits,
+    pub(crate) generations: Arc<Generations>,
 }
 
 impl MemoryStore {
@@ -55,6 +56,7 @@ impl MemoryStore {
         Self {
             tables: Arc::default(),
             limits,
+            generations: Arc::default(),
         }
     }
 

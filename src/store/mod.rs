@@ -71,6 +71,59 @@ pub struct WriteStats {
     pub checkpoints: usize,
 }
 
+/// What a table holds, for [`Generations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// `realtime_prices`.
+    Ticks,
+    /// `intraday_ohlcv`, `historical_ohlcv`.
+    Bars,
+    /// `intraday_analytics`, `daily_analytics`.
+    Analytics,
+    /// `realtime_analytics`.
+    Realtime,
+}
+
+/// A counter per table kind, bumped after every write that changed it (through this
+/// process), so readers can tell whether what they read before is still current.
+#[derive(Debug, Default)]
+pub struct Generations([std::sync::atomic::AtomicU64; 4]);
+
+impl Generations {
+    /// The current generation of `kind`.
+    pub fn get(&self, kind: TableKind) -> u64 {
+        self.0[kind as usize].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump(&self, kind: TableKind) {
+        self.0[kind as usize].fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn bump_written(&self, s: &WriteStats) {
+        for (n, kind) in [
+            (s.ticks, TableKind::Ticks),
+            (s.bars, TableKind::Bars),
+            (s.analytics, TableKind::Analytics),
+            (s.realtime, TableKind::Realtime),
+        ] {
+            if n > 0 {
+                self.bump(kind);
+            }
+        }
+    }
+
+    fn bump_all(&self) {
+        for kind in [
+            TableKind::Ticks,
+            TableKind::Bars,
+            TableKind::Analytics,
+            TableKind::Realtime,
+        ] {
+            self.bump(kind);
+        }
+    }
+}
+
 /// The store the pipeline writes to and the API reads from.
 #[derive(Clone)]
 pub enum Store {
@@ -92,9 +145,19 @@ impl Store {
     /// # Errors
     /// When the database fails; nothing of the batches is then written.
     pub async fn write(&self, batches: &[Arc<OutputBatch>]) -> anyhow::Result<WriteStats> {
+        let stats = match self {
+            Self::Postgres(s) => s.write(batches).await?,
+            Self::Memory(s) => s.write(batches),
+        };
+        self.generations().bump_written(&stats);
+        Ok(stats)
+    }
+
+    /// Write counters per table kind.
+    pub fn generations(&self) -> &Generations {
         match self {
-            Self::Postgres(s) => s.write(batches).await,
-            Self::Memory(s) => Ok(s.write(batches)),
+            Self::Postgres(s) => &s.generations,
+            Self::Memory(s) => &s.generations,
         }
     }
 
@@ -125,9 +188,13 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn apply_retention(&self, retention: &Retention) -> anyhow::Result<u64> {
-        match self {
-            Self::Postgres(s) => s.apply_retention(retention).await,
-            Self::Memory(s) => Ok(s.apply_retention(retention)),
+        let deleted = match self {
+            Self::Postgres(s) => s.apply_retention(retention).await?,
+            Self::Memory(s) => s.apply_retention(retention),
+        };
+        if deleted > 0 {
+            self.generations().bump_all();
         }
+        Ok(deleted)
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::domain::{Bar, Symbol, Timestamp};
 use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, Seq, TickRecord};
-use crate::store::{Retention, WriteStats, migrations};
+use crate::store::{Generations, Retention, WriteStats, migrations};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
@@ -25,6 +25,7 @@ pub struct PgStore {
     pool: Pool,
     /// Whether TimescaleDB is installed (its policies then do retention).
     timescale: bool,
+    pub(crate) generations: Arc<Generations>,
 }
 
 const TICK_COLUMNS: &str = r#"symbol, "timestamp", seq, price, volume, source"#;
@@ -83,7 +84,11 @@ impl PgStore {
             .await?
             .get(0);
         drop(client);
-        Ok(Self { pool, timescale })
+        Ok(Self {
+            pool,
+            timescale,
+            generations: Arc::default(),
+        })
     }
 
     /// The pool, for queries elsewhere (the API).

@@ -1,5 +1,6 @@
 //! The HTTP surface: the reference's REST routes, `/health` and `/metrics`.
 
+pub mod cache;
 pub mod docs;
 pub mod errors;
 pub mod format;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub access: Access,
     /// State of a network feed, when one runs.
     pub feed: Option<Arc<crate::feeds::stream::FeedState>>,
+    /// Recent answers of the read routes.
+    pub cache: Arc<cache::ResponseCache>,
 }
 
 /// Who may call the API.
@@ -92,8 +95,32 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
     Ok(HttpServer::new(move || {
         let metrics = data.metrics.clone();
         let token = data.access.token.clone();
+        let (cache, store) = (data.cache.clone(), data.store.clone());
         App::new()
             .app_data(data.clone())
+            // Innermost: after the token check, inside the request metrics.
+            .wrap_fn(move |req, srv| {
+                use futures_util::future::{Either, FutureExt, ready};
+                match cache::lookup(&cache, store.generations(), req) {
+                    cache::Lookup::Hit(res) => Either::Left(ready(Ok(res))),
+                    cache::Lookup::Pass(req) => Either::Right(srv.call(req).boxed_local()),
+                    cache::Lookup::Miss {
+                        req,
+                        key,
+                        generation,
+                    } => {
+                        let cache = cache.clone();
+                        let call = srv.call(req);
+                        Either::Right(
+                            async move {
+                                call.await
+                                    .map(|res| cache::keep(&cache, key, generation, res))
+                            }
+                            .boxed_local(),
+                        )
+                    }
+                }
+            })
             .wrap_fn(move |req, srv| {
                 let allowed = authorised(&req, token.as_deref());
                 let call = allowed.then(|| srv.call(req));

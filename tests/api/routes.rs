@@ -515,3 +515,71 @@ async fn the_docs_pages_are_served_from_the_binary_with_no_external_reference() 
     assert_eq!(resp.status().as_u16(), 404);
     app.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn cached_answers_are_dropped_as_soon_as_this_instance_writes_and_age_out_for_others() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "api-cache");
+    s.api_cache_ttl = Duration::from_secs(2);
+    let app = spawn_app(s).await;
+    let client = db.client().await;
+    let sym = tickflow::domain::Symbol::parse("AAPL").unwrap();
+    let tick = |secs: i64, price: f64| {
+        tickflow::domain::Tick::new(
+            sym,
+            tickflow::domain::Timestamp::from_secs(secs),
+            price,
+            10.0,
+            tickflow::domain::Source::new("cache-test"),
+        )
+        .unwrap()
+    };
+    let path = "/api/v2/intraday/prices/AAPL?interval=1min&date=2024-03-08&limit=100";
+    let bars = "SELECT count(*) FROM intraday_ohlcv WHERE interval_minutes = 1";
+    // 2024-03-08 15:00 UTC: two 1-minute bars close (the third trade closes the second).
+    let t0 = 1_709_910_000;
+    publish(
+        &producer(kafka.bootstrap_servers()),
+        &[tick(t0, 100.0), tick(t0 + 60, 101.0), tick(t0 + 125, 102.0)],
+    );
+    assert_eq!(wait_for_count(&client, bars, 2, Duration::from_secs(30)).await, 2);
+    let (status, first, _) = get(&app, path).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["count"], 2);
+    let (_, again, _) = get(&app, path).await;
+    assert_eq!(again, first, "served again");
+
+    // The pipeline writes a new bar: the next answer has it, at once.
+    publish(&producer(kafka.bootstrap_servers()), &[tick(t0 + 190, 103.0)]);
+    assert_eq!(wait_for_count(&client, bars, 3, Duration::from_secs(30)).await, 3);
+    // The DbWriter's transaction is visible to SQL before it returns to the writer: give
+    // the write counter a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, fresh, _) = get(&app, path).await;
+    assert_eq!(fresh["count"], 3, "a write through this instance invalidates");
+
+    // Another writer (another instance, here plain SQL): visible once the answer ages out.
+    client
+        .batch_execute(
+            "UPDATE intraday_ohlcv SET close = 99 WHERE interval_minutes = 1 AND \"timestamp\" = '2024-03-08 15:00:00+00'",
+        )
+        .await
+        .unwrap();
+    let (_, cached, _) = get(&app, path).await;
+    assert_eq!(cached, fresh, "within the period, the kept answer");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, aged, _) = get(&app, path).await;
+    let closes: Vec<f64> = aged["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["close"].as_f64().unwrap())
+        .collect();
+    assert!(closes.contains(&99.0), "{closes:?}");
+    // Errors are never kept.
+    for _ in 0..2 {
+        assert_eq!(get(&app, "/api/v2/intraday/prices/AAPL?interval=7min").await.0, 400);
+    }
+    app.shutdown().await;
+}

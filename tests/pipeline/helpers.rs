@@ -148,6 +148,7 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         workers: 2,
         memory_limits: MemoryLimits::default(),
         access: tickflow::web::Access::default(),
+        api_cache_ttl: Duration::from_secs(1),
     }
 }
 
