@@ -11,6 +11,8 @@ pub mod app;
 pub mod backfill;
 pub mod cli;
 pub mod domain;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod feeds;
 pub mod kafka;
 pub mod metrics;

@@ -88,6 +88,10 @@ impl Handler<BarTicks> for BarBuilderActor {
     fn handle(&mut self, msg: BarTicks, _: &mut Self::Context) -> Self::Result {
         let (builder, events, metrics) = (&mut self.builder, &mut self.events, &self.metrics);
         let applied = guard("bar builder", || {
+            #[cfg(feature = "fault-injection")]
+            if let Some(r) = msg.0.first() {
+                crate::fault::maybe_panic(r.tick.symbol());
+            }
             for r in msg.0.iter() {
                 match builder.on_tick(&r.tick, events) {
                     TickOutcome::LateDropped => metrics.late_ticks_dropped.inc(),

@@ -327,17 +327,29 @@ impl ConsumeLoop {
                         .dlq_messages
                         .with_label_values(&["processing_failed"])
                         .inc();
+                    // The tick as parsed (re-encoded): the original bytes are gone by now.
                     let payload = wire::encode_raw_tick(&r.tick);
-                    let letter = serde_json::json!({
-                        "error": failure, "reason": "processing_failed", "topic": topics::RAW,
-                        "partition": r.seq.partition, "offset": r.seq.offset,
-                        "payload": String::from_utf8_lossy(&payload),
-                    });
+                    let letter = wire::DeadLetter {
+                        error: failure.to_owned(),
+                        reason: "processing_failed".to_owned(),
+                        topic: topics::RAW.to_owned(),
+                        partition: r.seq.partition,
+                        offset: r.seq.offset,
+                        key: Some(symbol.to_string()),
+                        payload: String::from_utf8_lossy(&payload).into_owned(),
+                        payload_base64: {
+                            use base64::Engine;
+                            base64::engine::general_purpose::STANDARD.encode(&payload)
+                        },
+                        received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now())
+                            .to_rfc3339(),
+                    };
+                    // unwrap: a struct of strings and integers always serialises.
                     let _ = send_waiting(
                         &self.dlq,
                         topics::DLQ,
                         symbol.as_str(),
-                        &serde_json::to_vec(&letter).unwrap_or_default(),
+                        &serde_json::to_vec(&letter).unwrap(),
                     )
                     .await;
                 }

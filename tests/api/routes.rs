@@ -543,7 +543,10 @@ async fn cached_answers_are_dropped_as_soon_as_this_instance_writes_and_age_out_
         &producer(kafka.bootstrap_servers()),
         &[tick(t0, 100.0), tick(t0 + 60, 101.0), tick(t0 + 125, 102.0)],
     );
-    assert_eq!(wait_for_count(&client, bars, 2, Duration::from_secs(30)).await, 2);
+    assert_eq!(
+        wait_for_count(&client, bars, 2, Duration::from_secs(30)).await,
+        2
+    );
     let (status, first, _) = get(&app, path).await;
     assert_eq!(status, 200);
     assert_eq!(first["count"], 2);
@@ -551,13 +554,22 @@ async fn cached_answers_are_dropped_as_soon_as_this_instance_writes_and_age_out_
     assert_eq!(again, first, "served again");
 
     // The pipeline writes a new bar: the next answer has it, at once.
-    publish(&producer(kafka.bootstrap_servers()), &[tick(t0 + 190, 103.0)]);
-    assert_eq!(wait_for_count(&client, bars, 3, Duration::from_secs(30)).await, 3);
+    publish(
+        &producer(kafka.bootstrap_servers()),
+        &[tick(t0 + 190, 103.0)],
+    );
+    assert_eq!(
+        wait_for_count(&client, bars, 3, Duration::from_secs(30)).await,
+        3
+    );
     // The DbWriter's transaction is visible to SQL before it returns to the writer: give
     // the write counter a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, fresh, _) = get(&app, path).await;
-    assert_eq!(fresh["count"], 3, "a write through this instance invalidates");
+    assert_eq!(
+        fresh["count"], 3,
+        "a write through this instance invalidates"
+    );
 
     // Another writer (another instance, here plain SQL): visible once the answer ages out.
     client
@@ -579,7 +591,12 @@ async fn cached_answers_are_dropped_as_soon_as_this_instance_writes_and_age_out_
     assert!(closes.contains(&99.0), "{closes:?}");
     // Errors are never kept.
     for _ in 0..2 {
-        assert_eq!(get(&app, "/api/v2/intraday/prices/AAPL?interval=7min").await.0, 400);
+        assert_eq!(
+            get(&app, "/api/v2/intraday/prices/AAPL?interval=7min")
+                .await
+                .0,
+            400
+        );
     }
     app.shutdown().await;
 }

@@ -664,3 +664,132 @@ async fn replaying_a_recorded_file_gives_the_bars_tickflow_bars_computes_offline
         "replayed bars differ from offline bars"
     );
 }
+
+#[actix_rt::test]
+async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let ticks = trades(&SYMBOLS, 11);
+    let producer = producer(kafka.bootstrap_servers());
+    let half = ticks.len() / 2;
+    publish(&producer, &ticks[..half]);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "panics")).await;
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            half as i64,
+            Duration::from_secs(60)
+        )
+        .await,
+        half as i64
+    );
+    // Let a commit (and so a checkpoint) pass, then break the bar builder of MSFT (whose
+    // trades straddle the halves) once.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let msft = tickflow::domain::Symbol::parse("MSFT").unwrap();
+    tickflow::fault::arm_panics(msft, 1);
+    publish(&producer, &ticks[half..]);
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            ticks.len() as i64,
+            Duration::from_secs(60)
+        )
+        .await,
+        ticks.len() as i64,
+        "every trade stored once, the failed batch included"
+    );
+    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
+    assert!(app.metrics.symbol_restarts.get() >= 1, "MSFT restarted");
+    assert_eq!(
+        app.metrics
+            .dlq_messages
+            .with_label_values(&["processing_failed"])
+            .get(),
+        0,
+        "a panic that does not recur loses nothing to the DLQ"
+    );
+    app.shutdown().await;
+    let open = |bucket: &str| {
+        SYMBOLS
+            .iter()
+            .map(|s| (s.to_string(), bucket.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    for (interval, bucket) in [
+        (Interval::M1, "2024-03-11 16:30:00+00"),
+        (Interval::H1, "2024-03-11 16:00:00+00"),
+    ] {
+        let minutes = interval.minutes() as i32;
+        assert_same_bars(
+            interval.as_str(),
+            &sql_intraday(&client, minutes).await,
+            &stored_intraday(&client, minutes).await,
+            &open(bucket),
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let ticks = trades(&SYMBOLS, 12);
+    let btc = tickflow::domain::Symbol::parse("BTC-USD").unwrap();
+    let btc_total = ticks.iter().filter(|t| t.symbol() == btc).count() as i64;
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "always-panics",
+    ))
+    .await;
+    tickflow::fault::arm_panics(btc, u32::MAX);
+    publish(&producer(kafka.bootstrap_servers()), &ticks);
+    let client = db.client().await;
+    let others = (ticks.len() as i64) - btc_total;
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices WHERE symbol <> 'BTC-USD'",
+            others,
+            Duration::from_secs(60)
+        )
+        .await,
+        others,
+        "the other symbols run on"
+    );
+    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.shutdown().await;
+    tickflow::fault::arm_panics(btc, 0);
+    let stored: i64 = client
+        .query_one(
+            "SELECT count(*) FROM realtime_prices WHERE symbol = 'BTC-USD'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let dead: std::collections::BTreeSet<(i64, i64)> = read_topic(
+        kafka.bootstrap_servers(),
+        topics::DLQ,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|(_, p)| {
+        let letter: DeadLetter = serde_json::from_slice(p).expect("one dead-letter format");
+        assert_eq!(letter.reason, "processing_failed");
+        assert!(letter.error.contains("injected fault"), "{}", letter.error);
+        (i64::from(letter.partition), letter.offset)
+    })
+    .collect();
+    assert_eq!(
+        stored + dead.len() as i64,
+        btc_total,
+        "every BTC-USD trade is stored or dead-lettered"
+    );
+    assert!(!dead.is_empty());
+}
