@@ -25,8 +25,9 @@ pub struct DailyBar {
 pub enum DailyResponse {
     /// Bars, oldest first (Alpha Vantage sends newest first).
     Bars(Vec<DailyBar>),
-    /// A rate-limit or premium notice (`Note`/`Information`): wait, or use another provider.
-    Throttled(String),
+    /// A rate-limit notice: `Note` is the per-minute frequency (wait a minute),
+    /// `Information` the daily allowance or a premium-only request (use another provider).
+    Throttled { daily: bool, message: String },
     /// An `Error Message` (unknown symbol, bad key, …).
     Error(String),
 }
@@ -50,9 +51,12 @@ pub fn parse_daily(body: &str) -> Result<DailyResponse, UnexpectedBody> {
             line: 1,
             reason: e.to_string(),
         })?;
-        for key in ["Note", "Information"] {
+        for (key, daily) in [("Note", false), ("Information", true)] {
             if let Some(msg) = v.get(key).and_then(|m| m.as_str()) {
-                return Ok(DailyResponse::Throttled(msg.to_owned()));
+                return Ok(DailyResponse::Throttled {
+                    daily,
+                    message: msg.to_owned(),
+                });
             }
         }
         if let Some(msg) = v.get("Error Message").and_then(|m| m.as_str()) {
@@ -137,11 +141,14 @@ mod tests {
     fn throttle_and_error_bodies_are_recognised() {
         let note = r#"{"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day."}"#;
         assert!(
-            matches!(parse_daily(note), Ok(DailyResponse::Throttled(m)) if m.contains("call frequency"))
+            matches!(parse_daily(note), Ok(DailyResponse::Throttled { daily: false, message }) if message.contains("call frequency"))
         );
         let info =
             r#"{"Information": "We have detected your API key as ... 25 requests per day."}"#;
-        assert!(matches!(parse_daily(info), Ok(DailyResponse::Throttled(_))));
+        assert!(matches!(
+            parse_daily(info),
+            Ok(DailyResponse::Throttled { daily: true, .. })
+        ));
         let err =
             r#"{"Error Message": "Invalid API call. Please retry or visit the documentation."}"#;
         assert!(matches!(parse_daily(err), Ok(DailyResponse::Error(_))));

@@ -440,12 +440,9 @@ impl HistoryClient {
                     })
                     .collect(),
             ),
-            // Alpha Vantage's notices do not say which allowance: the day's is the binding
-            // one on the free plan (25 a day), so move on to the next provider.
-            Ok(alphavantage::DailyResponse::Throttled(message)) => Answer::Throttled {
-                daily: true,
-                message,
-            },
+            Ok(alphavantage::DailyResponse::Throttled { daily, message }) => {
+                Answer::Throttled { daily, message }
+            }
             Ok(alphavantage::DailyResponse::Error(message)) => {
                 Answer::Refused(format!("Alpha Vantage error: {message}"))
             }

@@ -112,7 +112,7 @@ async fn time_series(
             })
         })
         .collect();
-    if values.is_empty() {
+    if values.is_empty() || q["symbol"] == "EMPTY" {
         return HttpResponse::Ok().body(r#"{"code":400,"message":"No data is available on the specified dates. Try setting different start/end dates.","status":"error"}"#);
     }
     HttpResponse::Ok().json(serde_json::json!({
@@ -126,7 +126,14 @@ async fn alphavantage(
     q: web::Query<HashMap<String, String>>,
     p: web::Data<Arc<Provider>>,
 ) -> HttpResponse {
-    *p.av_requests.lock().unwrap() += 1;
+    let n = {
+        let mut r = p.av_requests.lock().unwrap();
+        *r += 1;
+        *r
+    };
+    if n == 1 {
+        return HttpResponse::Ok().body(r#"{"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day."}"#);
+    }
     assert_eq!(q["function"], "TIME_SERIES_DAILY");
     assert_eq!(q["datatype"], "csv");
     if q.get("apikey").map(String::as_str) != Some("av-key") {
@@ -400,7 +407,11 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(*provider.av_requests.lock().unwrap(), 1);
+    assert_eq!(
+        *provider.av_requests.lock().unwrap(),
+        2,
+        "the per-minute notice was waited out"
+    );
     let days: Vec<(String, String, f64, f64, String)> = client
         .query(
             r#"SELECT "timestamp"::text, session_start::text, close, volume, source FROM historical_ohlcv WHERE symbol = 'AAPL' ORDER BY 1"#,
@@ -423,7 +434,41 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
         ]
     );
 
-    // 6. No key anywhere: a clear failure, nothing written.
+    // 6. The provider has nothing for the span: asked once, recorded as covered, no bars.
+    let empty = [
+        "backfill",
+        "EMPTY",
+        "--interval",
+        "5min",
+        "--from",
+        "2024-03-07",
+        "--to",
+        "2024-03-07",
+    ];
+    let out = tickflow(&empty, &env).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let covered: (i64, i64) = client
+        .query_one(
+            "SELECT count(*), sum(bars)::bigint FROM backfill_coverage WHERE symbol = 'EMPTY'",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(covered, (2, 0), "78 slots in two chunks, both empty");
+    let before = provider.requests.lock().unwrap().len();
+    assert!(tickflow(&empty, &env).await.status.success());
+    assert_eq!(
+        provider.requests.lock().unwrap().len(),
+        before,
+        "not asked again"
+    );
+
+    // 7. No key anywhere: a clear failure, nothing written.
     let no_keys: Vec<(&str, String)> = env
         .iter()
         .filter(|(k, _)| !k.ends_with("API_KEY"))
