@@ -34,6 +34,13 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a round waits for more messages before it is dispatched.
 const ROUND_LINGER: Duration = Duration::from_millis(5);
 
+/// A round handed to the symbols: each symbol's ticks and the answer to come.
+type Dispatched = Vec<(
+    Symbol,
+    Arc<[TickRecord]>,
+    actix::dev::Request<SymbolSupervisor, TickBatch>,
+)>;
+
 /// Settings of the consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -211,19 +218,33 @@ impl ConsumeLoop {
         let mut commit_timer = tokio::time::interval(self.settings.commit_interval);
         commit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut groups: HashMap<Symbol, Vec<TickRecord>> = HashMap::new();
+        // The round the symbols are working on while the next one is read and parsed.
+        let mut in_flight: Option<Dispatched> = None;
         loop {
             tokio::select! {
                 done = &mut stop => {
+                    if let Some(d) = in_flight.take() {
+                        self.settle(d).await;
+                    }
                     self.commit().await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     return Ok(());
                 }
-                _ = commit_timer.tick() => self.commit().await,
+                _ = commit_timer.tick() => {
+                    // A commit covers only rounds whose outcome is known.
+                    if let Some(d) = in_flight.take() {
+                        self.settle(d).await;
+                    }
+                    self.commit().await;
+                }
                 chunk = stream.next() => {
                     let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
                     while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
+                        if let Some(d) = in_flight.take() {
+                            self.settle(d).await;
+                        }
                         self.revoke(&parts);
                     }
                     let mut taken = chunk.len();
@@ -236,7 +257,12 @@ impl ConsumeLoop {
                         taken += more.len();
                         self.accept_all(more, &mut groups).await;
                     }
-                    self.dispatch(&mut groups).await;
+                    // The previous round must be settled (a failure replays its partition)
+                    // before this one goes out: one symbol's batches stay in order.
+                    if let Some(d) = in_flight.take() {
+                        self.settle(d).await;
+                    }
+                    in_flight = Some(self.dispatch(&mut groups));
                 }
             }
         }
@@ -289,7 +315,9 @@ impl ConsumeLoop {
         crate::actors::publisher::dead_letter(&self.dlq, &self.metrics, m, error, reason).await;
     }
 
-    async fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+    /// Hands each symbol its ticks of the round, now (into its mailbox, or waiting for room
+    /// when the mailbox is full); [`Self::settle`] collects the outcomes.
+    fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) -> Dispatched {
         let mut sends = Vec::with_capacity(groups.len());
         for (symbol, ticks) in groups.drain() {
             if ticks.is_empty() {
@@ -298,9 +326,20 @@ impl ConsumeLoop {
             let addr = self.supervisor(symbol);
             self.touched.insert(symbol);
             let batch: Arc<[TickRecord]> = ticks.into();
-            sends.push(async move { (symbol, batch.clone(), addr.send(TickBatch(batch)).await) });
+            sends.push((symbol, batch.clone(), addr.send(TickBatch(batch))));
         }
-        for (symbol, batch, result) in futures_util::future::join_all(sends).await {
+        sends
+    }
+
+    /// Waits for a dispatched round; a symbol that failed is restarted and replayed.
+    async fn settle(&mut self, sends: Dispatched) {
+        let outcomes = futures_util::future::join_all(
+            sends
+                .into_iter()
+                .map(|(symbol, batch, request)| async move { (symbol, batch, request.await) }),
+        )
+        .await;
+        for (symbol, batch, result) in outcomes {
             let failure = match result {
                 Ok(Ok(())) => continue,
                 Ok(Err(e)) => e.to_string(),
