@@ -82,6 +82,35 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The file's `symbol` column, unless `--symbol` gives every row's symbol.
+fn symbol_column(
+    args: &ReplayArgs,
+    reader: &mut csv::Reader<Box<dyn std::io::Read>>,
+) -> anyhow::Result<Option<usize>> {
+    if args.symbol.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(
+        column_indexes(reader, ["symbol"]).context("no --symbol and no symbol column")?[0],
+    ))
+}
+
+/// The symbol of the row at `line`.
+fn row_symbol(
+    args: &ReplayArgs,
+    symbol_col: Option<usize>,
+    record: &csv::ByteRecord,
+    line: u64,
+) -> anyhow::Result<Symbol> {
+    match (args.symbol, symbol_col) {
+        (Some(s), _) => Ok(s),
+        (None, Some(c)) => {
+            Symbol::parse(cell(record, c, "symbol", line)?).with_context(|| format!("line {line}"))
+        }
+        (None, None) => bail!("no symbol"),
+    }
+}
+
 fn progress(template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
     bar.set_style(
@@ -114,13 +143,7 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
         &mut reader,
         ["ts", "open", "high", "low", "close", "volume"],
     )?;
-    let symbol_col = if args.symbol.is_none() {
-        Some(
-            column_indexes(&mut reader, ["symbol"]).context("no --symbol and no symbol column")?[0],
-        )
-    } else {
-        None
-    };
+    let symbol_col = symbol_column(args, &mut reader)?;
     let producer = producer(&args.kafka_bootstrap)?;
     let bar = progress("{spinner} {pos} bars  {per_sec}  {elapsed_precise}  {msg}");
     let mut record = csv::ByteRecord::new();
@@ -132,12 +155,7 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
         let line = record.position().map_or(0, |p| p.line());
         let ts = parse_timestamp(cell(&record, ts_col, "ts", line)?, args.tz)
             .with_context(|| format!("line {line}: bad ts"))?;
-        let symbol = match (args.symbol, symbol_col) {
-            (Some(s), _) => s,
-            (None, Some(c)) => Symbol::parse(cell(&record, c, "symbol", line)?)
-                .with_context(|| format!("line {line}"))?,
-            (None, None) => bail!("no symbol"),
-        };
+        let symbol = row_symbol(args, symbol_col, &record, line)?;
         let (start, end) = if interval.is_daily() {
             let date = ts
                 .to_datetime()
@@ -194,13 +212,7 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
 async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
     let mut reader = open_input(path)?;
     let [ts_col, price_col, volume_col] = column_indexes(&mut reader, ["ts", "price", "volume"])?;
-    let symbol_col = if args.symbol.is_none() {
-        Some(
-            column_indexes(&mut reader, ["symbol"]).context("no --symbol and no symbol column")?[0],
-        )
-    } else {
-        None
-    };
+    let symbol_col = symbol_column(args, &mut reader)?;
     let producer = producer(&args.kafka_bootstrap)?;
     let bar = progress("{spinner} {pos} trades  {per_sec}  {elapsed_precise}  {msg}");
     let source = Source::new("replay");
@@ -215,12 +227,7 @@ async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
         let line = record.position().map_or(0, |p| p.line());
         let ts = parse_timestamp(cell(&record, ts_col, "ts", line)?, args.tz)
             .with_context(|| format!("line {line}: bad ts"))?;
-        let symbol = match (args.symbol, symbol_col) {
-            (Some(s), _) => s,
-            (None, Some(c)) => Symbol::parse(cell(&record, c, "symbol", line)?)
-                .with_context(|| format!("line {line}"))?,
-            (None, None) => bail!("no symbol"),
-        };
+        let symbol = row_symbol(args, symbol_col, &record, line)?;
         let tick = Tick::new(
             symbol,
             ts,

@@ -172,8 +172,17 @@ fn aggregator() -> String {
     AGGREGATOR.to_owned()
 }
 
-/// Encodes a bar for `market.prices.ohlcv`.
+/// Encodes a bar the pipeline built for `market.prices.ohlcv`.
 pub fn encode_bar(bar: &Bar) -> Vec<u8> {
+    encode_bar_from(bar, AGGREGATOR)
+}
+
+/// Encodes a backfilled bar for `market.prices.ohlcv`, with the provider as its `source`.
+pub fn encode_history_bar(bar: &HistoryBar, provider: &str) -> Vec<u8> {
+    encode_bar_from(&bar.to_bar(), provider)
+}
+
+fn encode_bar_from(bar: &Bar, source: &str) -> Vec<u8> {
     let start = bar.start.to_rfc3339();
     let msg = BarMessage {
         symbol: bar.symbol.to_string(),
@@ -191,32 +200,7 @@ pub fn encode_bar(bar: &Bar) -> Vec<u8> {
         trades: bar.trades,
         vwap: bar.vwap(),
         revision: bar.revision,
-        source: AGGREGATOR.to_owned(),
-    };
-    // unwrap: plain data, finite numbers.
-    serde_json::to_vec(&msg).unwrap()
-}
-
-/// Encodes a backfilled bar for `market.prices.ohlcv`, with the provider as its `source`.
-pub fn encode_history_bar(bar: &HistoryBar, provider: &str) -> Vec<u8> {
-    let start = bar.start.to_rfc3339();
-    let msg = BarMessage {
-        symbol: bar.symbol.to_string(),
-        interval: bar.interval.minutes(),
-        timestamp: start.clone(),
-        open: bar.open,
-        high: bar.high,
-        low: bar.low,
-        close: bar.close,
-        volume: bar.volume,
-        event_type: "price.ohlcv".into(),
-        interval_minutes: bar.interval.minutes(),
-        bar_start_ts: start,
-        bar_end_ts: bar.end.to_rfc3339(),
-        trades: 0,
-        vwap: None,
-        revision: 0,
-        source: provider.to_owned(),
+        source: source.to_owned(),
     };
     // unwrap: plain data, finite numbers.
     serde_json::to_vec(&msg).unwrap()

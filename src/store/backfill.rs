@@ -5,7 +5,7 @@
 //! it. Bars and the coverage of their span are written in one transaction.
 
 use crate::domain::gaps::HistoryBar;
-use crate::domain::{Bar, Interval, Symbol, Timestamp};
+use crate::domain::{Interval, Symbol, Timestamp};
 use crate::kafka::wire::Coverage;
 use crate::store::postgres::{session_date, utc};
 use crate::store::{MemoryStore, PgStore, Store};
@@ -297,25 +297,7 @@ impl MemoryStore {
             if series.get(&b.start).is_some_and(|old| old.trades > 0) {
                 continue;
             }
-            series.insert(
-                b.start,
-                Bar {
-                    symbol: b.symbol,
-                    interval: b.interval,
-                    start: b.start,
-                    end: b.end,
-                    open: b.open,
-                    high: b.high,
-                    low: b.low,
-                    close: b.close,
-                    volume: b.volume,
-                    trades: 0,
-                    price_volume: 0.0,
-                    open_time: b.start,
-                    close_time: b.start,
-                    revision: 0,
-                },
-            );
+            series.insert(b.start, b.to_bar());
             crate::store::memory::trim(series, self.limits.bars_per_series);
             stored += 1;
         }
