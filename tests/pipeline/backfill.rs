@@ -2,7 +2,7 @@
 //! formats, through the real topic and bar-ingest consumer into real PostgreSQL.
 
 use crate::helpers::*;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::America::New_York;
 use std::collections::HashMap;
@@ -179,19 +179,12 @@ fn round5(x: f64) -> f64 {
 async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_back() {
     let provider = Arc::new(Provider::default());
     let data = web::Data::new(provider.clone());
-    let server = HttpServer::new(move || {
+    let (addr, handle) = local_server!(move || {
         App::new()
             .app_data(data.clone())
             .route("/time_series", web::get().to(time_series))
             .route("/query", web::get().to(alphavantage))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
 
     let db = TestDatabase::create().await;
     let kafka = broker(3);
@@ -518,19 +511,16 @@ async fn replayed_bar_files_are_stored_like_backfilled_bars() {
         kafka.bootstrap_servers().to_owned(),
     )];
     let path = file.to_str().unwrap();
-    let out = tickflow(
-        &[
-            "replay",
-            "--bars",
-            path,
-            "--symbol",
-            "MSFT",
-            "--interval",
-            "1h",
-        ],
-        &env,
-    )
-    .await;
+    let replay_msft = [
+        "replay",
+        "--bars",
+        path,
+        "--symbol",
+        "MSFT",
+        "--interval",
+        "1h",
+    ];
+    let out = tickflow(&replay_msft, &env).await;
     assert!(
         out.status.success(),
         "{}",
@@ -544,19 +534,7 @@ async fn replayed_bar_files_are_stored_like_backfilled_bars() {
         2
     );
     // Replayed again: the same rows, volumes not added up.
-    let out = tickflow(
-        &[
-            "replay",
-            "--bars",
-            path,
-            "--symbol",
-            "MSFT",
-            "--interval",
-            "1h",
-        ],
-        &env,
-    )
-    .await;
+    let out = tickflow(&replay_msft, &env).await;
     assert!(
         out.status.success(),
         "{}",
@@ -599,19 +577,7 @@ async fn replayed_bar_files_are_stored_like_backfilled_bars() {
         "ts,open,high,low,close,volume\n2024-03-08T14:30:00Z,1,1,1,1,1\n",
     )
     .unwrap();
-    let out = tickflow(
-        &[
-            "replay",
-            "--bars",
-            path,
-            "--symbol",
-            "MSFT",
-            "--interval",
-            "1h",
-        ],
-        &env,
-    )
-    .await;
+    let out = tickflow(&replay_msft, &env).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
     // Interval is required with --bars.
@@ -670,18 +636,11 @@ async fn any_daily() -> HttpResponse {
 
 #[actix_rt::test]
 async fn serve_backfills_its_symbols_on_start_into_the_memory_store() {
-    let server = HttpServer::new(|| {
+    let (addr, handle) = local_server!(|| {
         App::new()
             .route("/time_series", web::get().to(any_time_series))
             .route("/query", web::get().to(any_daily))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
 
     let kafka = broker(3);
     let mut s = settings(kafka.bootstrap_servers(), None, "serve-backfill");

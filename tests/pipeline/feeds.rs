@@ -1,7 +1,7 @@
 //! Market-data feeds against local servers speaking the providers' formats.
 
 use crate::helpers::*;
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, HttpRequest, web};
 use base64::Engine;
 use prost::Message as _;
 use std::sync::Arc;
@@ -71,18 +71,11 @@ async fn yahoo(
 async fn the_yahoo_feed_decodes_frames_survives_a_dropped_connection_and_loses_nothing_sent() {
     let connections = Arc::new(AtomicUsize::new(0));
     let data = web::Data::new(connections.clone());
-    let server = HttpServer::new(move || {
+    let (addr, handle) = local_server!(move || {
         App::new()
             .app_data(data.clone())
             .route("/stream", web::get().to(yahoo))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
 
     let kafka = broker(3);
     let mut s = settings(kafka.bootstrap_servers(), None, "yahoo");
@@ -217,18 +210,11 @@ async fn twelvedata(
 async fn the_twelvedata_feed_subscribes_recovers_from_a_drop_and_sizes_trades_from_day_volume() {
     let connections = Arc::new(AtomicUsize::new(0));
     let data = web::Data::new(connections.clone());
-    let server = HttpServer::new(move || {
+    let (addr, handle) = local_server!(move || {
         App::new()
             .app_data(data.clone())
             .route("/v1/quotes/price", web::get().to(twelvedata))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
 
     let kafka = broker(3);
     let mut s = settings(kafka.bootstrap_servers(), None, "twelvedata");

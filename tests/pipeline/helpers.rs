@@ -410,3 +410,22 @@ pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
         want.len()
     );
 }
+
+/// Starts an actix server on a free loopback port for an app factory (a closure building
+/// the `App`); gives its address and handle.
+#[allow(unused_macros)]
+macro_rules! local_server {
+    ($factory:expr) => {{
+        let server = actix_web::HttpServer::new($factory)
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        (addr, handle)
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use local_server;
