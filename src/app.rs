@@ -234,6 +234,7 @@ impl App {
             bootstrap.clone(),
             format!("{}-bar-ingest", settings.group),
             store.clone(),
+            settings.symbols.clone(),
             metrics.clone(),
         )));
         if let Some(every) = settings.backfill.every {

@@ -4,11 +4,14 @@
 //! symbol, each chunk followed by its coverage marker. This consumer (a group of its own,
 //! from the earliest offset, so nothing published before it started is missed) skips the
 //! pipeline's bars (its `DbWriter` stored them), upserts provider bars and coverage in one
-//! transaction, and commits offsets only after that: a crash redelivers, and the upsert
-//! makes the redelivery change nothing. Malformed messages go to the DLQ.
+//! transaction, computes the analytics of the backfilled series (stored as the pipeline
+//! stores its own), and commits offsets only after that: a crash redelivers, and the
+//! upserts make the redelivery change nothing. Malformed messages go to the DLQ.
 
 use crate::actors::publisher::{DeliveryCounter, dead_letter, producer};
+use crate::actors::supervisor::SymbolSettings;
 use crate::domain::gaps::HistoryBar;
+use crate::domain::{Interval, Symbol};
 use crate::kafka::topics;
 use crate::kafka::wire::{self, OhlcvMessage};
 use crate::metrics::Metrics;
@@ -24,7 +27,13 @@ use std::time::Duration;
 const BATCH: usize = 2_000;
 
 /// Runs until the consumer cannot be created; writes retry forever with backoff.
-pub async fn run(bootstrap: String, group: String, store: Store, metrics: Metrics) {
+pub async fn run(
+    bootstrap: String,
+    group: String,
+    store: Store,
+    symbols: SymbolSettings,
+    metrics: Metrics,
+) {
     let consumer: StreamConsumer = match ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", &group)
@@ -78,9 +87,27 @@ pub async fn run(bootstrap: String, group: String, store: Store, metrics: Metric
             }
         }
         if !bars.is_empty() || !coverage.is_empty() {
+            // Each touched series gets its analytics recomputed once per batch.
+            let mut series: Vec<(Symbol, Interval)> =
+                bars.iter().map(|(b, _)| (b.symbol, b.interval)).collect();
+            series.sort_unstable();
+            series.dedup();
             let mut backoff = Duration::from_millis(100);
             loop {
-                match store.write_history(&bars, &coverage).await {
+                let written = async {
+                    let stored = store.write_history(&bars, &coverage).await?;
+                    for (symbol, interval) in &series {
+                        crate::backfill::analytics_for_history(
+                            &store,
+                            *symbol,
+                            *interval,
+                            symbols.calendar(*symbol),
+                        )
+                        .await?;
+                    }
+                    anyhow::Ok(stored)
+                };
+                match written.await {
                     Ok(stored) => {
                         metrics
                             .records_stored

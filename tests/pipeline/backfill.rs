@@ -351,6 +351,28 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
         "provider bars at their UTC start, trade-built bars untouched"
     );
 
+    // Analytics of the backfilled bars, over the whole stored series (trade-built bars keep
+    // theirs: here they have none). SMA 20 at the last bar = the mean of the last 20 closes.
+    let analytics =
+        "SELECT count(*) FROM intraday_analytics WHERE symbol = 'AAPL' AND interval_minutes = 5";
+    assert_eq!(
+        wait_for_count(&client, analytics, 231, Duration::from_secs(30)).await,
+        231
+    );
+    let (sma, mean): (f64, f64) = client
+        .query_one(
+            r#"SELECT (a.indicators->>'sma_20')::float8,
+                      (SELECT avg(close) FROM (SELECT close FROM intraday_ohlcv WHERE symbol = 'AAPL' AND interval_minutes = 5
+                                               ORDER BY "timestamp" DESC LIMIT 20) last20)
+               FROM intraday_analytics a WHERE symbol = 'AAPL' AND interval_minutes = 5
+               ORDER BY "timestamp" DESC LIMIT 1"#,
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert!((sma - mean).abs() < 1e-9 * mean, "sma_20 {sma} vs {mean}");
+
     // 3. Nothing missing: no request at all.
     let before = provider.requests.lock().unwrap().len();
     let out = tickflow(&five_min, &env).await;
@@ -418,6 +440,11 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
     let av = |d: &str, s: &str, c: f64, v: f64| {
         (d.to_owned(), s.to_owned(), c, v, "alphavantage".to_owned())
     };
+    let daily = "SELECT count(*) FROM daily_analytics WHERE symbol = 'AAPL' AND price > 0";
+    assert_eq!(
+        wait_for_count(&client, daily, 3, Duration::from_secs(30)).await,
+        3
+    );
     assert_eq!(
         days,
         vec![
