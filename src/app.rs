@@ -261,10 +261,16 @@ impl App {
             );
             tracing::info!(every = %humantime::format_duration(every), days = settings.backfill.days, "backfill: on start and periodically");
             let p = &settings.providers;
-            if p.twelvedata_api_key.as_deref().is_none_or(|k| k.trim().is_empty())
-                && p.alphavantage_api_key.as_deref().is_none_or(|k| k.trim().is_empty())
+            if p.twelvedata_api_key
+                .as_deref()
+                .is_none_or(|k| k.trim().is_empty())
+                && p.alphavantage_api_key
+                    .as_deref()
+                    .is_none_or(|k| k.trim().is_empty())
             {
-                tracing::warn!("backfill: neither TWELVEDATA_API_KEY nor ALPHA_VANTAGE_API_KEY is set; no gap can be filled");
+                tracing::warn!(
+                    "backfill: neither TWELVEDATA_API_KEY nor ALPHA_VANTAGE_API_KEY is set; no gap can be filled"
+                );
             }
             background.push(actix::spawn(backfill_job(
                 backfiller,
