@@ -150,11 +150,7 @@ impl Backfiller {
                         // span): ask for each half instead.
                         let (first, second) = chunk.slots.split_at(chunk.slots.len() / 2);
                         for half in [second, first] {
-                            queue.push_front(Chunk {
-                                start: half[0].start,
-                                end: half[half.len() - 1].end,
-                                slots: half.to_vec(),
-                            });
+                            queue.push_front(Chunk::of(half));
                         }
                         report.chunks += 2;
                         progress.inc_length(2);

@@ -12,7 +12,7 @@
 //! slows intake instead of growing memory.
 
 use crate::actors::messages::{Outputs, TickBatch};
-use crate::actors::publisher::{DeliveryCounter, send_waiting};
+use crate::actors::publisher::{DeliveryCounter, send_dead_letter};
 use crate::actors::supervisor::{SymbolSettings, SymbolSupervisor, TakeCheckpoint};
 use crate::domain::Symbol;
 use crate::kafka::{topics, wire};
@@ -362,35 +362,17 @@ impl ConsumeLoop {
             Ok(Ok(())) => {}
             _ => {
                 for r in batch.iter() {
-                    self.metrics
-                        .dlq_messages
-                        .with_label_values(&["processing_failed"])
-                        .inc();
-                    // The tick as parsed (re-encoded): the original bytes are gone by now.
-                    let payload = wire::encode_raw_tick(&r.tick);
-                    let letter = wire::DeadLetter {
-                        error: failure.to_owned(),
-                        reason: "processing_failed".to_owned(),
-                        topic: topics::RAW.to_owned(),
+                    let origin = wire::Origin {
+                        topic: topics::RAW,
                         partition: r.seq.partition,
                         offset: r.seq.offset,
                         key: Some(symbol.to_string()),
-                        payload: String::from_utf8_lossy(&payload).into_owned(),
-                        payload_base64: {
-                            use base64::Engine;
-                            base64::engine::general_purpose::STANDARD.encode(&payload)
-                        },
-                        received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now())
-                            .to_rfc3339(),
                     };
-                    // unwrap: a struct of strings and integers always serialises.
-                    let _ = send_waiting(
-                        &self.dlq,
-                        topics::DLQ,
-                        symbol.as_str(),
-                        &serde_json::to_vec(&letter).unwrap(),
-                    )
-                    .await;
+                    // The tick as parsed (re-encoded): the original bytes are gone by now.
+                    let payload = wire::encode_raw_tick(&r.tick);
+                    let letter =
+                        wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
+                    send_dead_letter(&self.dlq, &self.metrics, &letter).await;
                 }
                 self.supervisors.remove(&symbol);
             }

@@ -84,25 +84,32 @@ pub async fn dead_letter(
     error: &str,
     reason: &str,
 ) {
-    use base64::Engine;
     use rdkafka::Message;
-    metrics.dlq_messages.with_label_values(&[reason]).inc();
-    let payload = m.payload().unwrap_or_default();
-    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-    let letter = wire::DeadLetter {
-        error: error.to_owned(),
-        reason: reason.to_owned(),
-        topic: m.topic().to_owned(),
+    let origin = wire::Origin {
+        topic: m.topic(),
         partition: m.partition(),
         offset: m.offset(),
-        key: key.clone(),
-        payload: String::from_utf8_lossy(payload).into_owned(),
-        payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
-        received_at: crate::domain::Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
     };
+    let letter = wire::DeadLetter::new(origin, m.payload().unwrap_or_default(), error, reason);
+    send_dead_letter(dlq, metrics, &letter).await;
+}
+
+/// Sends `letter` to the dead-letter topic (keyed like the refused message) and counts it by
+/// its reason. A failure to enqueue is logged, never returned.
+pub async fn send_dead_letter(
+    dlq: &ThreadedProducer<DeliveryCounter>,
+    metrics: &Metrics,
+    letter: &wire::DeadLetter,
+) {
+    metrics
+        .dlq_messages
+        .with_label_values(&[&letter.reason])
+        .inc();
     // unwrap: a struct of strings and integers always serialises.
-    let bytes = serde_json::to_vec(&letter).unwrap();
-    if let Err(e) = send_waiting(dlq, topics::DLQ, key.as_deref().unwrap_or(""), &bytes).await {
+    let bytes = serde_json::to_vec(letter).unwrap();
+    let key = letter.key.as_deref().unwrap_or("");
+    if let Err(e) = send_waiting(dlq, topics::DLQ, key, &bytes).await {
         tracing::error!(error = %e, "cannot enqueue dead letter");
     }
 }

@@ -63,6 +63,17 @@ pub struct Chunk {
     pub slots: Vec<Slot>,
 }
 
+impl Chunk {
+    /// The chunk of consecutive `slots` (not empty).
+    pub fn of(slots: &[Slot]) -> Self {
+        Self {
+            start: slots[0].start,
+            end: slots[slots.len() - 1].end,
+            slots: slots.to_vec(),
+        }
+    }
+}
+
 /// Splits the slots that are neither `present` (sorted bar starts already stored) nor inside
 /// a `covered` span (asked for before, even if the provider had nothing) into chunks of at
 /// most `max_slots` consecutive missing slots.
@@ -76,13 +87,7 @@ pub fn missing_chunks(
     let mut chunks = Vec::new();
     let mut run: Vec<Slot> = Vec::new();
     let flush = |run: &mut Vec<Slot>, chunks: &mut Vec<Chunk>| {
-        for piece in run.chunks(max_slots) {
-            chunks.push(Chunk {
-                start: piece[0].start,
-                end: piece[piece.len() - 1].end,
-                slots: piece.to_vec(),
-            });
-        }
+        chunks.extend(run.chunks(max_slots).map(Chunk::of));
         run.clear();
     };
     for slot in expected {

@@ -430,6 +430,33 @@ pub struct DeadLetter {
     pub received_at: String,
 }
 
+/// Where a refused message came from: topic, partition, offset, key.
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+}
+
+impl DeadLetter {
+    /// A letter for `payload` from `origin`, refused for `reason` (a short label) because of
+    /// `error`, stamped now.
+    pub fn new(origin: Origin<'_>, payload: &[u8], error: &str, reason: &str) -> Self {
+        use base64::Engine;
+        Self {
+            error: error.to_owned(),
+            reason: reason.to_owned(),
+            topic: origin.topic.to_owned(),
+            partition: origin.partition,
+            offset: origin.offset,
+            key: origin.key,
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
+            received_at: Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
