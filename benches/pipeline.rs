@@ -166,6 +166,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             default_calendar: TradingCalendar::us_equity(),
             calendars: vec![],
             bars: BarBuilderConfig::default(),
+            realtime_every: Duration::from_secs(1),
         },
         topics: TopicSettings {
             partitions: PARTITIONS,

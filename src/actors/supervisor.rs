@@ -1,7 +1,7 @@
 //! `SymbolSupervisor`: everything one symbol needs, started on its first tick.
 //!
 //! Owns a `BarBuilderActor` and an `IndicatorActor` per configured interval, computes the
-//! realtime tick metrics itself, and hands every output to the subscribers ([`Outputs`]).
+//! realtime tick metrics itself (publishing them through a [`RealtimeThrottle`]), and hands every output to the subscribers ([`Outputs`]).
 //! On start it restores the symbol's last checkpoint (or starts fresh) before it looks at a
 //! tick, and skips ticks it has already accounted for, so redelivery changes nothing.
 //! Runs under an actix `Supervisor`: when a stage panics it stops, is restarted, and
@@ -14,8 +14,8 @@ use crate::actors::messages::{
     TickBatch, guard,
 };
 use crate::domain::{
-    BarBuilder, BarBuilderConfig, BarIndicators, Interval, Symbol, TickMetrics, Timestamp,
-    TradingCalendar,
+    BarBuilder, BarBuilderConfig, BarIndicators, Interval, RealtimeThrottle, Symbol, TickMetrics,
+    Timestamp, TradingCalendar,
 };
 use crate::metrics::Metrics;
 use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq};
@@ -38,6 +38,9 @@ pub struct SymbolSettings {
     pub calendars: Vec<(Symbol, TradingCalendar)>,
     /// Grace and allowed lateness.
     pub bars: BarBuilderConfig,
+    /// Realtime metrics are published at most once per this much event time per symbol
+    /// ([`RealtimeThrottle`]; zero: every trade).
+    pub realtime_every: Duration,
 }
 
 impl SymbolSettings {
@@ -56,6 +59,8 @@ struct SymbolState {
     /// Last tick accounted for.
     seq: Seq,
     metrics: TickMetrics,
+    /// Event time of the last published realtime snapshot.
+    realtime_last: Option<Timestamp>,
     builders: Vec<BarBuilder>,
     indicators: Vec<BarIndicators>,
 }
@@ -85,6 +90,7 @@ pub struct SymbolSupervisor {
     metrics: Metrics,
     stages: Vec<Stage>,
     tick_metrics: TickMetrics,
+    realtime_throttle: RealtimeThrottle,
     /// Last tick accounted for (restored from the checkpoint).
     last_seq: Option<Seq>,
     /// Whether anything changed since the last checkpoint.
@@ -110,6 +116,7 @@ impl SymbolSupervisor {
             metrics,
             stages: Vec::new(),
             tick_metrics: TickMetrics::new(),
+            realtime_throttle: RealtimeThrottle::new(0, None),
             last_seq: None,
             dirty: false,
             last_event: None,
@@ -129,6 +136,7 @@ impl SymbolSupervisor {
             {
                 self.last_seq = Some(s.seq);
                 self.tick_metrics = s.metrics;
+                self.realtime_throttle = self.throttle(s.realtime_last);
                 (s.builders, s.indicators)
             }
             Some(_) => {
@@ -155,6 +163,7 @@ impl SymbolSupervisor {
     fn fresh_state(&mut self, calendar: TradingCalendar) -> (Vec<BarBuilder>, Vec<BarIndicators>) {
         self.last_seq = None;
         self.tick_metrics = TickMetrics::new();
+        self.realtime_throttle = self.throttle(None);
         let intervals = &self.settings.intervals;
         (
             intervals
@@ -166,6 +175,11 @@ impl SymbolSupervisor {
                 .map(|i| BarIndicators::new(*i, calendar))
                 .collect(),
         )
+    }
+
+    fn throttle(&self, last: Option<Timestamp>) -> RealtimeThrottle {
+        let every = i64::try_from(self.settings.realtime_every.as_micros()).unwrap_or(i64::MAX);
+        RealtimeThrottle::new(every, last)
     }
 
     /// Collects the children's answers into `batch` and hands it to the subscribers.
@@ -258,6 +272,7 @@ impl Supervised for SymbolSupervisor {
         tracing::warn!(symbol = %self.symbol, "restarting from the last checkpoint");
         self.stages.clear();
         self.tick_metrics = TickMetrics::new();
+        self.realtime_throttle = self.throttle(None);
         self.last_seq = None;
         self.dirty = false;
         self.last_event = None;
@@ -276,16 +291,24 @@ impl Handler<TickBatch> for SymbolSupervisor {
                 Some(i) => msg.0[i..].into(),
                 None => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
             };
-        let (symbol, tick_metrics) = (self.symbol, &mut self.tick_metrics);
+        let (symbol, tick_metrics, throttle) = (
+            self.symbol,
+            &mut self.tick_metrics,
+            &mut self.realtime_throttle,
+        );
         let realtime = guard("tick metrics", || {
             fresh
                 .iter()
-                .map(|r| RealtimeRecord {
-                    symbol,
-                    ts: r.tick.ts(),
-                    seq: r.seq,
-                    price: r.tick.price(),
-                    values: *tick_metrics.update(&r.tick),
+                .filter_map(|r| {
+                    // Every trade moves the metrics; only some are published.
+                    let values = *tick_metrics.update(&r.tick);
+                    throttle.admit(r.tick.ts()).then_some(RealtimeRecord {
+                        symbol,
+                        ts: r.tick.ts(),
+                        seq: r.seq,
+                        price: r.tick.price(),
+                        values,
+                    })
                 })
                 .collect::<Vec<_>>()
         });
@@ -372,9 +395,10 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
             .iter()
             .map(|s| s.indicators.send(IndicatorState))
             .collect();
-        let (symbol, metrics, db) = (
+        let (symbol, metrics, realtime_last, db) = (
             self.symbol,
             self.tick_metrics.clone(),
+            self.realtime_throttle.last(),
             self.outputs.db.clone(),
         );
         AtomicResponse::new(Box::pin(
@@ -384,6 +408,7 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
                 let state = SymbolState {
                     seq,
                     metrics,
+                    realtime_last,
                     builders,
                     indicators,
                 };

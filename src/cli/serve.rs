@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// How long a closed bar accepts late trades as revisions.
     #[arg(long, env = "TICKFLOW_ALLOWED_LATENESS", default_value = "60s", value_parser = humantime::parse_duration)]
     pub allowed_lateness: Duration,
+    /// Realtime metrics are published (topic, table, WebSocket) at most once per this much
+    /// trade time per symbol, on the first trade of each period; `0`: every trade.
+    #[arg(long, env = "TICKFLOW_REALTIME_EVERY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub realtime_every: Duration,
     /// Consumer group shared by the instances that split the work.
     #[arg(long, env = "TICKFLOW_GROUP", default_value = "tickflow-pipeline")]
     pub group: String,
@@ -159,6 +163,7 @@ impl ServeArgs {
                     grace_micros: micros(self.grace),
                     allowed_lateness_micros: micros(self.allowed_lateness),
                 },
+                realtime_every: self.realtime_every,
             },
             topics: self.topics.clone(),
             retention: self.retention.clone(),

@@ -14,6 +14,7 @@ pub mod gaps;
 pub mod holidays;
 pub mod indicators;
 pub mod interval;
+pub mod realtime_throttle;
 pub mod symbol;
 pub mod tick;
 pub mod tick_metrics;
@@ -24,6 +25,7 @@ pub use bar_builder::{BarBuilder, BarBuilderConfig, BarBuilderStats, BarEvent, T
 pub use calendar::{Session, TradingCalendar};
 pub use indicators::{BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues};
 pub use interval::Interval;
+pub use realtime_throttle::RealtimeThrottle;
 pub use symbol::Symbol;
 pub use tick::{Source, Tick, TickError};
 pub use tick_metrics::{TICK_METRIC_NAMES, TickMetricValues, TickMetrics};

@@ -1,7 +1,8 @@
 //! `TickMetrics`: per-trade realtime metrics (the reference's `market.analytics.realtime`).
 //!
-//! Computed on every trade, with no wall-clock throttle (the reference computed at most
-//! once a second of processing time, so replays and bursts skipped most ticks). Each
+//! Computed on every trade (the reference computed at most once a second of processing
+//! time, so its metrics skipped most trades); which snapshots are published is the
+//! [`crate::domain::RealtimeThrottle`]'s business. Each
 //! metric is defined as soon as its own window is full, instead of after a blanket 30 ticks.
 //! Definitions, with what changed from the reference (its defects 8 and 17):
 //!

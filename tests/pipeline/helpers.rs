@@ -159,7 +159,53 @@ pub fn symbol_settings() -> SymbolSettings {
         default_calendar: TradingCalendar::us_equity(),
         calendars: vec![(Symbol::parse("BTC-USD").unwrap(), TradingCalendar::Utc24h)],
         bars: BarBuilderConfig::default(),
+        realtime_every: REALTIME_EVERY,
     }
+}
+
+/// The realtime publishing period the tests run with (`serve`'s default).
+pub const REALTIME_EVERY: Duration = Duration::from_secs(1);
+
+/// How many realtime rows `ticks` (in publishing order) must leave: per symbol, the first
+/// trade, then each trade at least [`REALTIME_EVERY`] of trade time after the last one kept.
+pub fn expected_realtime_rows(ticks: &[Tick]) -> i64 {
+    let every = REALTIME_EVERY.as_micros() as i64;
+    let mut last: std::collections::HashMap<Symbol, i64> = std::collections::HashMap::new();
+    let kept = ticks.iter().filter(|t| {
+        let ts = t.ts().micros();
+        match last.get(&t.symbol()) {
+            Some(&l) if ts < l + every => false,
+            _ => {
+                last.insert(t.symbol(), ts);
+                true
+            }
+        }
+    });
+    kept.count() as i64
+}
+
+/// Asserts the stored realtime rows are the ones [`expected_realtime_rows`] counts: as many,
+/// and no two of one symbol closer than [`REALTIME_EVERY`] in trade time.
+pub async fn assert_realtime_rows(client: &tokio_postgres::Client, ticks: &[Tick]) {
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM realtime_analytics", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, expected_realtime_rows(ticks), "realtime rows");
+    assert!(rows < ticks.len() as i64, "the throttle kept every trade");
+    let close: i64 = client
+        .query_one(
+            r#"SELECT count(*) FROM (
+                 SELECT "timestamp" - lag("timestamp") OVER (PARTITION BY symbol ORDER BY "timestamp", seq) AS gap
+                 FROM realtime_analytics) g
+               WHERE gap < make_interval(secs => $1)"#,
+            &[&REALTIME_EVERY.as_secs_f64()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(close, 0, "realtime rows closer than the period");
 }
 
 /// Starts an app.

@@ -218,12 +218,7 @@ async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
         .unwrap()
         .get(0);
     assert_eq!(missing, 0, "bars without analytics");
-    let realtime: i64 = client
-        .query_one("SELECT count(*) FROM realtime_analytics", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(realtime, ticks.len() as i64, "one realtime row per tick");
+    assert_realtime_rows(&client, &ticks).await;
 
     // The output topic carries the same bars (newest revision per key wins).
     let mut topic_bars: HashMap<(String, u32, String), BarMessage> = HashMap::new();
@@ -554,12 +549,7 @@ async fn writes_wait_for_postgresql_to_come_back_and_lose_nothing() {
         ticks.len() as i64,
         "every tick written once after the outage"
     );
-    let realtime: i64 = client
-        .query_one("SELECT count(*) FROM realtime_analytics", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(realtime, ticks.len() as i64);
+    assert_realtime_rows(&client, &ticks).await;
     app.shutdown().await;
 }
 
