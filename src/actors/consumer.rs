@@ -150,6 +150,10 @@ impl TickConsumer {
                 touched: HashSet::new(),
                 positions: HashMap::new(),
                 rebalances: rx,
+                replay_from: HashMap::new(),
+                seen_until: HashMap::new(),
+                failures: HashMap::new(),
+                skip: HashSet::new(),
             }),
             stop: None,
         })
@@ -209,6 +213,17 @@ struct ConsumeLoop {
     /// Next offset to commit, per partition.
     positions: HashMap<i32, i64>,
     rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
+    /// Where a replay of each partition starts: the last committed position, or the first
+    /// offset read since the partition was assigned (everything before it is in the
+    /// checkpoints).
+    replay_from: HashMap<i32, i64>,
+    /// Per partition, the offset before which every message was read once already (so a
+    /// replay does not dead-letter malformed messages twice).
+    seen_until: HashMap<i32, i64>,
+    /// Ticks each symbol last failed on (first and last), to tell a repeat from a new failure.
+    failures: HashMap<Symbol, (Seq, Seq)>,
+    /// Ticks dead-lettered after failing twice, skipped when the replay reads them.
+    skip: HashSet<Seq>,
 }
 
 impl ConsumeLoop {
@@ -224,7 +239,7 @@ impl ConsumeLoop {
             tokio::select! {
                 done = &mut stop => {
                     if let Some(d) = in_flight.take() {
-                        self.settle(d).await;
+                        self.settle(d, &mut groups).await;
                     }
                     self.commit().await;
                     if let Ok(done) = done {
@@ -235,7 +250,7 @@ impl ConsumeLoop {
                 _ = commit_timer.tick() => {
                     // A commit covers only rounds whose outcome is known.
                     if let Some(d) = in_flight.take() {
-                        self.settle(d).await;
+                        self.settle(d, &mut groups).await;
                     }
                     self.commit().await;
                 }
@@ -243,7 +258,7 @@ impl ConsumeLoop {
                     let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
                     while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
                         if let Some(d) = in_flight.take() {
-                            self.settle(d).await;
+                            self.settle(d, &mut groups).await;
                         }
                         self.revoke(&parts);
                     }
@@ -260,7 +275,7 @@ impl ConsumeLoop {
                     // The previous round must be settled (a failure replays its partition)
                     // before this one goes out: one symbol's batches stay in order.
                     if let Some(d) = in_flight.take() {
-                        self.settle(d).await;
+                        self.settle(d, &mut groups).await;
                     }
                     in_flight = Some(self.dispatch(&mut groups));
                 }
@@ -293,6 +308,11 @@ impl ConsumeLoop {
             partition: m.partition(),
             offset: m.offset(),
         };
+        self.replay_from.entry(seq.partition).or_insert(seq.offset);
+        self.positions.insert(seq.partition, seq.offset + 1);
+        if self.skip.contains(&seq) {
+            return; // dead-lettered after failing twice
+        }
         match wire::parse_raw_tick(m.payload().unwrap_or_default()) {
             Ok(tick) => {
                 self.partition_of.insert(tick.symbol(), seq.partition);
@@ -301,9 +321,14 @@ impl ConsumeLoop {
                     .or_default()
                     .push(TickRecord { tick, seq });
             }
+            // A replay re-reads malformed messages that are in the DLQ already.
+            Err(_)
+                if self
+                    .seen_until
+                    .get(&seq.partition)
+                    .is_some_and(|until| seq.offset < *until) => {}
             Err(e) => self.dead_letter(m, &e.to_string(), e.label()).await,
         }
-        self.positions.insert(seq.partition, seq.offset + 1);
     }
 
     async fn dead_letter(
@@ -332,7 +357,7 @@ impl ConsumeLoop {
     }
 
     /// Waits for a dispatched round; a symbol that failed is restarted and replayed.
-    async fn settle(&mut self, sends: Dispatched) {
+    async fn settle(&mut self, sends: Dispatched, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
         let outcomes = futures_util::future::join_all(
             sends
                 .into_iter()
@@ -345,54 +370,74 @@ impl ConsumeLoop {
                 Ok(Err(e)) => e.to_string(),
                 Err(e) => e.to_string(),
             };
-            self.recover(symbol, &batch, &failure).await;
+            self.recover(symbol, &batch, &failure, groups).await;
         }
     }
 
-    /// A supervisor failed on `batch`: it restarts from its checkpoint, so replay the
-    /// partition from the last commit (every other supervisor skips what it has seen). A
-    /// batch that fails again after the replay is dead-lettered, tick by tick.
-    async fn recover(&mut self, symbol: Symbol, batch: &Arc<[TickRecord]>, failure: &str) {
-        tracing::error!(%symbol, error = failure, "symbol failed; restarting it and replaying its partition");
-        let Some(first) = batch.first() else { return };
-        let partition = first.seq.partition;
-        // Let the restarted supervisor reload, then give it the failing batch once more.
-        let addr = self.supervisor(symbol);
-        match addr.send(TickBatch(batch.clone())).await {
-            Ok(Ok(())) => {}
-            _ => {
-                for r in batch.iter() {
-                    let origin = wire::Origin {
-                        topic: topics::RAW,
-                        partition: r.seq.partition,
-                        offset: r.seq.offset,
-                        key: Some(symbol.to_string()),
-                    };
-                    // The tick as parsed (re-encoded): the original bytes are gone by now.
-                    let payload = wire::encode_raw_tick(&r.tick);
-                    let letter =
-                        wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
-                    send_dead_letter(&self.dlq, &self.metrics, &letter).await;
-                }
-                self.supervisors.remove(&symbol);
-            }
-        }
-        // Ticks between the checkpoint and this batch are in Kafka: replay them.
-        let committed = self.consumer.committed(Duration::from_secs(5)).ok();
-        let offset = committed
-            .and_then(|tpl| {
-                tpl.find_partition(topics::RAW, partition)
-                    .map(|e| e.offset())
-            })
-            .unwrap_or(Offset::Beginning);
-        let offset = if matches!(offset, Offset::Invalid) {
-            Offset::Beginning
-        } else {
-            offset
+    /// A supervisor failed on `batch`. It restarts from its checkpoint, so its partition is
+    /// replayed from the last commit: every other symbol skips what it has accounted for,
+    /// and the failed one rebuilds its state through every tick after its checkpoint, in
+    /// order (retrying the batch alone would skip the ticks between the checkpoint and it).
+    /// If the replay fails on the same ticks again, those ticks are dead-lettered and the
+    /// partition is replayed once more without them.
+    async fn recover(
+        &mut self,
+        symbol: Symbol,
+        batch: &Arc<[TickRecord]>,
+        failure: &str,
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return;
         };
+        let (first, last) = (first.seq, last.seq);
+        let again = self
+            .failures
+            .get(&symbol)
+            .is_some_and(|(a, b)| first <= *b && *a <= last);
+        if again {
+            tracing::error!(%symbol, error = failure, "symbol failed again on the same trades; dead-lettering them");
+            // Only the ticks of the first failure: the replayed batch may also hold ticks
+            // that were processed (and stored) before it.
+            let (a, b) = self.failures.remove(&symbol).unwrap_or((first, last));
+            for r in batch.iter().filter(|r| a <= r.seq && r.seq <= b) {
+                let origin = wire::Origin {
+                    topic: topics::RAW,
+                    partition: r.seq.partition,
+                    offset: r.seq.offset,
+                    key: Some(symbol.to_string()),
+                };
+                // The tick as parsed (re-encoded): the original bytes are gone by now.
+                let payload = wire::encode_raw_tick(&r.tick);
+                let letter = wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
+                send_dead_letter(&self.dlq, &self.metrics, &letter).await;
+                self.skip.insert(r.seq);
+            }
+        } else {
+            tracing::error!(%symbol, error = failure, "symbol failed; restarting it from its checkpoint and replaying its partition");
+            self.failures.insert(symbol, (first, last));
+        }
+        self.replay(first.partition, groups);
+    }
+
+    /// Reads `partition` again from the last commit (or from where this consumer started
+    /// it). Ticks of it already read for the next round are dropped: they come again.
+    fn replay(&mut self, partition: i32, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        if let Some(next) = self.positions.remove(&partition) {
+            let until = self.seen_until.entry(partition).or_insert(next);
+            *until = (*until).max(next);
+        }
+        for ticks in groups.values_mut() {
+            ticks.retain(|r| r.seq.partition != partition);
+        }
+        let offset = self
+            .replay_from
+            .get(&partition)
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        // A zero timeout makes the seek asynchronous: nothing blocks the arbiter.
         if let Err(e) = self
             .consumer
-            .seek(topics::RAW, partition, offset, Duration::from_secs(5))
+            .seek(topics::RAW, partition, offset, Duration::ZERO)
         {
             tracing::error!(error = %e, partition, "cannot seek back for replay");
         }
@@ -430,10 +475,14 @@ impl ConsumeLoop {
             self.supervisors.remove(&s);
             self.partition_of.remove(&s);
             self.touched.remove(&s);
+            self.failures.remove(&s);
         }
         for p in partitions {
             self.positions.remove(p);
+            self.replay_from.remove(p);
+            self.seen_until.remove(p);
         }
+        self.skip.retain(|s| !partitions.contains(&s.partition));
         tracing::info!(?partitions, "partitions revoked");
     }
 
@@ -478,5 +527,13 @@ impl ConsumeLoop {
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(error = %e, "offset commit failed; will retry with the next one");
         }
+        // Everything before these positions is in the checkpoints and stored, whether or
+        // not the asynchronous commit lands: replays can start here.
+        let positions = &self.positions;
+        let passed = |s: &Seq| positions.get(&s.partition).is_some_and(|n| s.offset < *n);
+        self.replay_from
+            .extend(positions.iter().map(|(p, n)| (*p, *n)));
+        self.skip.retain(|s| !passed(s));
+        self.failures.retain(|_, (_, last)| !passed(last));
     }
 }

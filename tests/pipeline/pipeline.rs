@@ -129,6 +129,10 @@ fn assert_same_bars(what: &str, sql: &Aggregates, stored: &Aggregates, open: &[(
 }
 
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "BTC-USD"];
+// Fault injection is process-wide and tests run in parallel: each fault test breaks a
+// symbol no other test trades.
+const CRASH_ONCE: [&str; 3] = ["AAPL", "CRASH", "BTC-USD"];
+const FLAKY_ONCE: [&str; 3] = ["AAPL", "FLAKY", "BTC-USD"];
 
 #[actix_rt::test]
 async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
@@ -659,7 +663,7 @@ async fn replaying_a_recorded_file_gives_the_bars_tickflow_bars_computes_offline
 async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
-    let ticks = trades(&SYMBOLS, 11);
+    let ticks = trades(&CRASH_ONCE, 11);
     let producer = producer(kafka.bootstrap_servers());
     let half = ticks.len() / 2;
     publish(&producer, &ticks[..half]);
@@ -675,10 +679,10 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
         .await,
         half as i64
     );
-    // Let a commit (and so a checkpoint) pass, then break the bar builder of MSFT (whose
+    // Let a commit (and so a checkpoint) pass, then break the bar builder of CRASH (whose
     // trades straddle the halves) once.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let msft = tickflow::domain::Symbol::parse("MSFT").unwrap();
+    let msft = tickflow::domain::Symbol::parse("CRASH").unwrap();
     tickflow::fault::arm_panics(msft, 1);
     publish(&producer, &ticks[half..]);
     assert_eq!(
@@ -693,7 +697,7 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
         "every trade stored once, the failed batch included"
     );
     wait_until_consumed(&app.metrics, ticks.len() as u64).await;
-    assert!(app.metrics.symbol_restarts.get() >= 1, "MSFT restarted");
+    assert!(app.metrics.symbol_restarts.get() >= 1, "CRASH restarted");
     assert_eq!(
         app.metrics
             .dlq_messages
@@ -704,7 +708,7 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
     );
     app.shutdown().await;
     let open = |bucket: &str| {
-        SYMBOLS
+        CRASH_ONCE
             .iter()
             .map(|s| (s.to_string(), bucket.to_owned()))
             .collect::<Vec<_>>()
@@ -724,26 +728,97 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
 }
 
 #[actix_rt::test]
+async fn a_symbol_failing_after_uncommitted_progress_rebuilds_through_every_tick() {
+    // No commit (so no checkpoint) during the run: when FLAKY fails in the second half, its
+    // state must be rebuilt from the partition's start, not from the failing batch alone.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let ticks = trades(&FLAKY_ONCE, 13);
+    let producer = producer(kafka.bootstrap_servers());
+    let half = ticks.len() / 2;
+    publish(&producer, &ticks[..half]);
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "uncommitted");
+    s.commit_interval = Duration::from_secs(3600);
+    let app = spawn_app(s).await;
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            half as i64,
+            Duration::from_secs(60)
+        )
+        .await,
+        half as i64
+    );
+    let msft = tickflow::domain::Symbol::parse("FLAKY").unwrap();
+    tickflow::fault::arm_panics(msft, 1);
+    publish(&producer, &ticks[half..]);
+    assert_eq!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            ticks.len() as i64,
+            Duration::from_secs(60)
+        )
+        .await,
+        ticks.len() as i64,
+    );
+    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
+    // The replay reaches the end of the partition again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app.metrics.symbol_restarts.get() >= 1, "FLAKY restarted");
+    assert_eq!(
+        app.metrics
+            .dlq_messages
+            .with_label_values(&["processing_failed"])
+            .get(),
+        0
+    );
+    app.shutdown().await;
+    let open = |bucket: &str| {
+        FLAKY_ONCE
+            .iter()
+            .map(|s| (s.to_string(), bucket.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    for (interval, bucket) in [
+        (Interval::M1, "2024-03-11 16:30:00+00"),
+        (Interval::M5, "2024-03-11 16:30:00+00"),
+        (Interval::H1, "2024-03-11 16:00:00+00"),
+    ] {
+        let minutes = interval.minutes() as i32;
+        assert_same_bars(
+            interval.as_str(),
+            &sql_intraday(&client, minutes).await,
+            &stored_intraday(&client, minutes).await,
+            &open(bucket),
+        );
+    }
+    assert_realtime_rows(&client, &ticks).await;
+}
+
+#[actix_rt::test]
 async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
-    let ticks = trades(&SYMBOLS, 12);
-    let btc = tickflow::domain::Symbol::parse("BTC-USD").unwrap();
-    let btc_total = ticks.iter().filter(|t| t.symbol() == btc).count() as i64;
+    let ticks = trades(&["AAPL", "MSFT", "KFAIL"], 12);
+    let failing = tickflow::domain::Symbol::parse("KFAIL").unwrap();
+    let failing_total = ticks.iter().filter(|t| t.symbol() == failing).count() as i64;
     let app = spawn_app(settings(
         kafka.bootstrap_servers(),
         Some(&db.url),
         "always-panics",
     ))
     .await;
-    tickflow::fault::arm_panics(btc, u32::MAX);
+    tickflow::fault::arm_panics(failing, u32::MAX);
     publish(&producer(kafka.bootstrap_servers()), &ticks);
     let client = db.client().await;
-    let others = (ticks.len() as i64) - btc_total;
+    let others = (ticks.len() as i64) - failing_total;
     assert_eq!(
         wait_for_count(
             &client,
-            "SELECT count(*) FROM realtime_prices WHERE symbol <> 'BTC-USD'",
+            "SELECT count(*) FROM realtime_prices WHERE symbol <> 'KFAIL'",
             others,
             Duration::from_secs(60)
         )
@@ -752,12 +827,33 @@ async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
         "the other symbols run on"
     );
     wait_until_consumed(&app.metrics, ticks.len() as u64).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each failing batch is replayed once, then dead-lettered: wait until every KFAIL
+    // trade is accounted for.
+    let start = std::time::Instant::now();
+    loop {
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM realtime_prices WHERE symbol = 'KFAIL'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let dead = app
+            .metrics
+            .dlq_messages
+            .with_label_values(&["processing_failed"])
+            .get() as i64;
+        if stored + dead >= failing_total || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     app.shutdown().await;
-    tickflow::fault::arm_panics(btc, 0);
+    tickflow::fault::arm_panics(failing, 0);
     let stored: i64 = client
         .query_one(
-            "SELECT count(*) FROM realtime_prices WHERE symbol = 'BTC-USD'",
+            "SELECT count(*) FROM realtime_prices WHERE symbol = 'KFAIL'",
             &[],
         )
         .await
@@ -778,8 +874,8 @@ async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     .collect();
     assert_eq!(
         stored + dead.len() as i64,
-        btc_total,
-        "every BTC-USD trade is stored or dead-lettered"
+        failing_total,
+        "every KFAIL trade is stored or dead-lettered"
     );
     assert!(!dead.is_empty());
 }
