@@ -6,12 +6,6 @@
 //! - [`cli`]: the `tickflow` command line, including the offline `bars` and `indicators`
 //!   commands that stream CSV files through the domain layer.
 
-/// mimalloc instead of glibc's malloc: the pipeline allocates small buffers on several
-/// threads, where glibc's per-thread arenas grow by `mprotect` calls and lock contention
-/// (~20 % of the pipeline bench's time in `malloc`/`free` and their page faults).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod actors;
 pub mod app;
 pub mod backfill;
