@@ -52,6 +52,8 @@ pub fn producer(bootstrap: &str) -> anyhow::Result<ThreadedProducer<DeliveryCoun
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
+        // Only failures are counted: success reports would cost a callback per message.
+        .set("delivery.report.only.error", "true")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "200000")
         .create_with_context(DeliveryCounter::default())?)
