@@ -3,15 +3,17 @@
 //!
 //! 1. ticks/s from the raw topic through the consumer, the symbol actors (bars for 1m, 5m,
 //!    1h, 1d, indicators, tick metrics) and out to the store and the output topics, for 1,
-//!    100 and 1,000 symbols — next to a bare rdkafka `StreamConsumer` reading and parsing
-//!    the same messages;
+//!    100 and 1,000 symbols in a busy and a thin market ([`Market`]) — next to a bare
+//!    rdkafka `StreamConsumer` reading and parsing the same messages;
 //! 2. tick persistence through `Store::write` (what the `DbWriter` runs) next to a raw
 //!    binary COPY of the same rows into an identical table.
 //!
 //! Run: `cargo bench --bench pipeline` (needs PostgreSQL for part 2: `TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`). `TICKFLOW_BENCH_TICKS` sets the
 //! message count (default 200,000), `TICKFLOW_BENCH_SYMBOLS` the cases (default
-//! `1,100,1000`), `TICKFLOW_BENCH_SKIP_DB=1` skips part 2. The embedded broker keeps only ~5 MiB per partition, so
+//! `1,100,1000`), `TICKFLOW_BENCH_MARKET` `busy` or `thin` (default both),
+//! `TICKFLOW_BENCH_RUNS` the runs per case (default 3, the median is shown),
+//! `TICKFLOW_BENCH_SKIP_DB=1` skips part 2. The embedded broker keeps only ~5 MiB per partition, so
 //! every measurement gets a fresh broker and a producer thread publishing while it consumes.
 
 use futures_util::StreamExt;
@@ -33,7 +35,19 @@ use tickflow::store::{MemoryLimits, PgStore, Retention, Store};
 
 const PARTITIONS: i32 = 6;
 
-fn ticks(n: usize, symbols: usize) -> Vec<Tick> {
+/// How trade time advances in the bench's market.
+#[derive(Clone, Copy, PartialEq)]
+enum Market {
+    /// Every symbol trades every 10 ms (100 trades/s each): a live feed at full load,
+    /// where realtime metrics are throttled and bars close rarely relative to trades.
+    Busy,
+    /// The whole market trades every 10 ms, so with 1,000 symbols each trades every 10 s:
+    /// catching up on a backlog of thin symbols, where nearly every trade publishes
+    /// realtime metrics and a 1-minute bar closes every 6 trades (the output-heavy case).
+    Thin,
+}
+
+fn ticks(n: usize, symbols: usize, market: Market) -> Vec<Tick> {
     let names: Vec<Symbol> = (0..symbols)
         .map(|i| Symbol::parse(&format!("S{i}")).unwrap())
         .collect();
@@ -45,7 +59,12 @@ fn ticks(n: usize, symbols: usize) -> Vec<Tick> {
             price[s] *= 1.0 + (((i * 7919) % 201) as f64 - 100.0) * 1e-5;
             Tick::new(
                 names[s],
-                Timestamp::from_micros(t0 + (i as i64) * 10_000),
+                Timestamp::from_micros(
+                    t0 + match market {
+                        Market::Busy => (i / symbols) as i64 * 10_000,
+                        Market::Thin => i as i64 * 10_000,
+                    },
+                ),
                 (price[s] * 100.0).round() / 100.0,
                 ((i % 50) * 10) as f64,
                 Source::new("bench"),
@@ -246,7 +265,7 @@ async fn persistence(n: usize) -> Option<(Duration, Duration)> {
         .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let store = PgStore::connect(&url, 2).await.unwrap();
-    let rows: Vec<TickRecord> = ticks(n, 100)
+    let rows: Vec<TickRecord> = ticks(n, 100, Market::Thin)
         .into_iter()
         .enumerate()
         .map(|(i, tick)| TickRecord {
@@ -322,6 +341,14 @@ async fn persistence(n: usize) -> Option<(Duration, Duration)> {
     Some((ours, raw_took))
 }
 
+/// Whether this run measures the busy market (which already covers one symbol).
+fn markets_include_busy() -> bool {
+    !matches!(
+        std::env::var("TICKFLOW_BENCH_MARKET").as_deref(),
+        Ok("thin")
+    )
+}
+
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -333,35 +360,74 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     actix::System::new().block_on(async move {
-        println!("pipeline bench, {n} ticks, {PARTITIONS} partitions, release build");
+        let runs: usize = std::env::var("TICKFLOW_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
         println!(
-            "{:<22} {:>14} {:>16} {:>8}",
-            "case", "pipeline t/s", "bare consume t/s", "ratio"
+            "pipeline bench, {n} ticks, {PARTITIONS} partitions, release build, median of {runs} runs (ratio range in brackets)"
         );
-        // `TICKFLOW_BENCH_SYMBOLS=1000` runs one case (for profiling).
+        println!(
+            "{:<22} {:>14} {:>16} {:>8} {:>13}",
+            "case", "pipeline t/s", "bare consume t/s", "ratio", "(range)"
+        );
+        // `TICKFLOW_BENCH_SYMBOLS=1000` and `TICKFLOW_BENCH_MARKET=thin` run one case (for
+        // profiling).
         let cases: Vec<usize> = std::env::var("TICKFLOW_BENCH_SYMBOLS")
             .ok()
             .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
             .unwrap_or_else(|| vec![1, 100, 1000]);
-        for symbols in cases {
-            let data = Arc::new(ticks(n, symbols));
-            let consumed = Arc::new(AtomicUsize::new(0));
-            let (kafka, producer) = broker_with_producer(data.clone(), symbols, consumed.clone());
-            let bare = bare_consume(kafka.bootstrap_servers(), topics::RAW, n, &consumed).await;
-            producer.join().unwrap();
-            drop(kafka);
-            let consumed = Arc::new(AtomicUsize::new(0));
-            let (kafka, producer) = broker_with_producer(data, symbols, consumed.clone());
-            let ours = pipeline(kafka.bootstrap_servers(), n, consumed).await;
-            producer.join().unwrap();
-            drop(kafka);
-            println!(
-                "{:<22} {:>14.0} {:>16.0} {:>8.2}",
-                format!("{symbols} symbols"),
-                rate(n, ours),
-                rate(n, bare),
-                bare.as_secs_f64() / ours.as_secs_f64()
-            );
+        let markets = match std::env::var("TICKFLOW_BENCH_MARKET").as_deref() {
+            Ok("busy") => vec![Market::Busy],
+            Ok("thin") => vec![Market::Thin],
+            _ => vec![Market::Busy, Market::Thin],
+        };
+        for market in markets {
+            for &symbols in &cases {
+                if symbols == 1 && market == Market::Thin && markets_include_busy() {
+                    continue; // one symbol: both markets are the same trades
+                }
+                let data = Arc::new(ticks(n, symbols, market));
+                // Bare consume and pipeline alternate, each on a fresh broker, so drift in
+                // the machine's speed hits both.
+                let mut results = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    let consumed = Arc::new(AtomicUsize::new(0));
+                    let (kafka, producer) =
+                        broker_with_producer(data.clone(), symbols, consumed.clone());
+                    let bare =
+                        bare_consume(kafka.bootstrap_servers(), topics::RAW, n, &consumed).await;
+                    producer.join().unwrap();
+                    drop(kafka);
+                    let consumed = Arc::new(AtomicUsize::new(0));
+                    let (kafka, producer) =
+                        broker_with_producer(data.clone(), symbols, consumed.clone());
+                    let ours = pipeline(kafka.bootstrap_servers(), n, consumed).await;
+                    producer.join().unwrap();
+                    drop(kafka);
+                    results.push((rate(n, ours), rate(n, bare)));
+                }
+                let median = |mut v: Vec<f64>| {
+                    v.sort_by(f64::total_cmp);
+                    v[v.len() / 2]
+                };
+                let ratios: Vec<f64> = results.iter().map(|(o, b)| o / b).collect();
+                let (lo, hi) = ratios
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+                let name = match market {
+                    Market::Busy => "busy",
+                    Market::Thin => "thin",
+                };
+                println!(
+                    "{:<22} {:>14.0} {:>16.0} {:>8.2} {:>13}",
+                    format!("{symbols} symbols, {name}"),
+                    median(results.iter().map(|r| r.0).collect()),
+                    median(results.iter().map(|r| r.1).collect()),
+                    median(ratios),
+                    format!("({lo:.2}-{hi:.2})"),
+                );
+            }
         }
         let skip_db = std::env::var("TICKFLOW_BENCH_SKIP_DB").is_ok_and(|v| v == "1");
         if let Some((ours, raw)) = if skip_db { None } else { persistence(n).await } {
