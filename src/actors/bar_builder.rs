@@ -40,7 +40,8 @@ impl BarBuilderActor {
     }
 
     /// Turns the collected events into records, and asks for the analytics of new bars.
-    fn finish(&mut self) -> ResponseFuture<Result<BarOutput, StageError>> {
+    /// Answers at once (no boxed future) when no bar closed, as in most rounds.
+    fn finish(&mut self) -> ActorResponse<Self, Result<BarOutput, StageError>> {
         let interval = self.builder.interval().as_str();
         let mut out = BarOutput::default();
         if self
@@ -67,13 +68,16 @@ impl BarBuilderActor {
             out.bars.push(BarRecord { bar: *e.bar() });
         }
         if closed.is_empty() {
-            return Box::pin(async move { Ok(out) });
+            return ActorResponse::reply(Ok(out));
         }
         let indicators = self.indicators.clone();
-        Box::pin(async move {
-            out.analytics = indicators.send(ClosedBars(closed)).await??;
-            Ok(out)
-        })
+        ActorResponse::r#async(
+            async move {
+                out.analytics = indicators.send(ClosedBars(closed)).await??;
+                Ok(out)
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -82,7 +86,7 @@ impl Actor for BarBuilderActor {
 }
 
 impl Handler<BarTicks> for BarBuilderActor {
-    type Result = ResponseFuture<Result<BarOutput, StageError>>;
+    type Result = ActorResponse<Self, Result<BarOutput, StageError>>;
 
     /// Applies the ticks in order.
     fn handle(&mut self, msg: BarTicks, _: &mut Self::Context) -> Self::Result {
@@ -101,20 +105,20 @@ impl Handler<BarTicks> for BarBuilderActor {
             }
         });
         if let Err(e) = applied {
-            return Box::pin(async move { Err(e) });
+            return ActorResponse::reply(Err(e));
         }
         self.finish()
     }
 }
 
 impl Handler<AdvanceClock> for BarBuilderActor {
-    type Result = ResponseFuture<Result<BarOutput, StageError>>;
+    type Result = ActorResponse<Self, Result<BarOutput, StageError>>;
 
     /// Closes the bars the new watermark reaches.
     fn handle(&mut self, msg: AdvanceClock, _: &mut Self::Context) -> Self::Result {
         let (builder, events) = (&mut self.builder, &mut self.events);
         if let Err(e) = guard("bar builder clock", || builder.advance_to(msg.0, events)) {
-            return Box::pin(async move { Err(e) });
+            return ActorResponse::reply(Err(e));
         }
         self.finish()
     }
