@@ -13,6 +13,8 @@
 //! message count (default 200,000), `TICKFLOW_BENCH_SYMBOLS` the cases (default
 //! `1,100,1000`), `TICKFLOW_BENCH_MARKET` `busy` or `thin` (default both),
 //! `TICKFLOW_BENCH_RUNS` the runs per case (default 3, the median is shown),
+//! `TICKFLOW_BENCH_REALTIME_EVERY` the realtime publishing period (default `1s`, `0`: every
+//! trade),
 //! `TICKFLOW_BENCH_SKIP_DB=1` skips part 2. The embedded broker keeps only ~5 MiB per partition, so
 //! every measurement gets a fresh broker and a producer thread publishing while it consumes.
 
@@ -185,7 +187,11 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             default_calendar: TradingCalendar::us_equity(),
             calendars: vec![],
             bars: BarBuilderConfig::default(),
-            realtime_every: Duration::from_secs(1),
+            // `serve`'s default; `TICKFLOW_BENCH_REALTIME_EVERY=0` publishes every trade.
+            realtime_every: std::env::var("TICKFLOW_BENCH_REALTIME_EVERY")
+                .ok()
+                .map(|v| humantime::parse_duration(&v).expect("TICKFLOW_BENCH_REALTIME_EVERY"))
+                .unwrap_or(Duration::from_secs(1)),
         },
         topics: TopicSettings {
             partitions: PARTITIONS,
