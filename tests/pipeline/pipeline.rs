@@ -661,13 +661,43 @@ async fn replaying_a_recorded_file_gives_the_bars_tickflow_bars_computes_offline
 
 #[actix_rt::test]
 async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on() {
+    // A commit (and so a checkpoint) passes before the panic.
+    one_panic_changes_nothing(&CRASH_ONCE, 11, "panics", None).await;
+}
+
+#[actix_rt::test]
+async fn a_symbol_failing_after_uncommitted_progress_rebuilds_through_every_tick() {
+    // No commit (so no checkpoint) during the run: the failed symbol's state must be
+    // rebuilt from the partition's start, not from the failing batch alone.
+    one_panic_changes_nothing(
+        &FLAKY_ONCE,
+        13,
+        "uncommitted",
+        Some(Duration::from_secs(3600)),
+    )
+    .await;
+}
+
+/// Publishes half the trades of `symbols`, breaks the bar builder of `symbols[1]` (whose
+/// trades straddle the halves) once, publishes the rest: every trade is stored once,
+/// nothing is dead-lettered, and every bar equals the SQL aggregation of the stored trades.
+async fn one_panic_changes_nothing(
+    symbols: &[&str],
+    seed: u64,
+    group: &str,
+    commit_interval: Option<Duration>,
+) {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
-    let ticks = trades(&CRASH_ONCE, 11);
+    let ticks = trades(symbols, seed);
     let producer = producer(kafka.bootstrap_servers());
     let half = ticks.len() / 2;
     publish(&producer, &ticks[..half]);
-    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "panics")).await;
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), group);
+    if let Some(every) = commit_interval {
+        s.commit_interval = every;
+    }
+    let app = spawn_app(s).await;
     let client = db.client().await;
     assert_eq!(
         wait_for_count(
@@ -679,11 +709,12 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
         .await,
         half as i64
     );
-    // Let a commit (and so a checkpoint) pass, then break the bar builder of CRASH (whose
-    // trades straddle the halves) once.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let msft = tickflow::domain::Symbol::parse("CRASH").unwrap();
-    tickflow::fault::arm_panics(msft, 1);
+    if commit_interval.is_none() {
+        // Let a commit (and so a checkpoint) pass.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let broken = tickflow::domain::Symbol::parse(symbols[1]).unwrap();
+    tickflow::fault::arm_panics(broken, 1);
     publish(&producer, &ticks[half..]);
     assert_eq!(
         wait_for_count(
@@ -697,7 +728,9 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
         "every trade stored once, the failed batch included"
     );
     wait_until_consumed(&app.metrics, ticks.len() as u64).await;
-    assert!(app.metrics.symbol_restarts.get() >= 1, "CRASH restarted");
+    // The replay reaches the end of the partition again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app.metrics.symbol_restarts.get() >= 1, "{broken} restarted");
     assert_eq!(
         app.metrics
             .dlq_messages
@@ -708,76 +741,7 @@ async fn a_panicking_symbol_restarts_from_its_checkpoint_while_the_others_run_on
     );
     app.shutdown().await;
     let open = |bucket: &str| {
-        CRASH_ONCE
-            .iter()
-            .map(|s| (s.to_string(), bucket.to_owned()))
-            .collect::<Vec<_>>()
-    };
-    for (interval, bucket) in [
-        (Interval::M1, "2024-03-11 16:30:00+00"),
-        (Interval::H1, "2024-03-11 16:00:00+00"),
-    ] {
-        let minutes = interval.minutes() as i32;
-        assert_same_bars(
-            interval.as_str(),
-            &sql_intraday(&client, minutes).await,
-            &stored_intraday(&client, minutes).await,
-            &open(bucket),
-        );
-    }
-}
-
-#[actix_rt::test]
-async fn a_symbol_failing_after_uncommitted_progress_rebuilds_through_every_tick() {
-    // No commit (so no checkpoint) during the run: when FLAKY fails in the second half, its
-    // state must be rebuilt from the partition's start, not from the failing batch alone.
-    let kafka = broker(3);
-    let db = TestDatabase::create().await;
-    let ticks = trades(&FLAKY_ONCE, 13);
-    let producer = producer(kafka.bootstrap_servers());
-    let half = ticks.len() / 2;
-    publish(&producer, &ticks[..half]);
-    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "uncommitted");
-    s.commit_interval = Duration::from_secs(3600);
-    let app = spawn_app(s).await;
-    let client = db.client().await;
-    assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            half as i64,
-            Duration::from_secs(60)
-        )
-        .await,
-        half as i64
-    );
-    let msft = tickflow::domain::Symbol::parse("FLAKY").unwrap();
-    tickflow::fault::arm_panics(msft, 1);
-    publish(&producer, &ticks[half..]);
-    assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            ticks.len() as i64,
-            Duration::from_secs(60)
-        )
-        .await,
-        ticks.len() as i64,
-    );
-    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
-    // The replay reaches the end of the partition again.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(app.metrics.symbol_restarts.get() >= 1, "FLAKY restarted");
-    assert_eq!(
-        app.metrics
-            .dlq_messages
-            .with_label_values(&["processing_failed"])
-            .get(),
-        0
-    );
-    app.shutdown().await;
-    let open = |bucket: &str| {
-        FLAKY_ONCE
+        symbols
             .iter()
             .map(|s| (s.to_string(), bucket.to_owned()))
             .collect::<Vec<_>>()
@@ -831,14 +795,7 @@ async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     // trade is accounted for.
     let start = std::time::Instant::now();
     loop {
-        let stored: i64 = client
-            .query_one(
-                "SELECT count(*) FROM realtime_prices WHERE symbol = 'KFAIL'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let stored = stored_failing(&client).await;
         let dead = app
             .metrics
             .dlq_messages
@@ -851,14 +808,7 @@ async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     }
     app.shutdown().await;
     tickflow::fault::arm_panics(failing, 0);
-    let stored: i64 = client
-        .query_one(
-            "SELECT count(*) FROM realtime_prices WHERE symbol = 'KFAIL'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let stored = stored_failing(&client).await;
     let dead: std::collections::BTreeSet<(i64, i64)> = read_topic(
         kafka.bootstrap_servers(),
         topics::DLQ,
@@ -878,4 +828,16 @@ async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
         "every KFAIL trade is stored or dead-lettered"
     );
     assert!(!dead.is_empty());
+}
+
+/// Trades of the always-failing symbol in `realtime_prices`.
+async fn stored_failing(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM realtime_prices WHERE symbol = 'KFAIL'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
