@@ -248,20 +248,16 @@ impl ConsumeLoop {
                     return Ok(());
                 }
                 _ = commit_timer.tick() => {
-                    // A commit covers only rounds whose outcome is known.
+                    // A commit covers only rounds whose outcome is known, and no partition
+                    // this instance has lost.
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
+                    self.handle_revocations(&mut groups);
                     self.commit().await;
                 }
                 chunk = stream.next() => {
                     let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
-                    while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
-                        if let Some(d) = in_flight.take() {
-                            self.settle(d, &mut groups).await;
-                        }
-                        self.revoke(&parts);
-                    }
                     let mut taken = chunk.len();
                     self.accept_all(chunk, &mut groups).await;
                     // Linger briefly for more: with many symbols a round then carries several
@@ -272,11 +268,15 @@ impl ConsumeLoop {
                         taken += more.len();
                         self.accept_all(more, &mut groups).await;
                     }
-                    // The previous round must be settled (a failure replays its partition)
-                    // before this one goes out: one symbol's batches stay in order.
+                    // The previous round must be settled (a failure replays its partition:
+                    // this round's ticks of it are dropped, they come again) before this one
+                    // goes out, so one symbol's batches stay in order.
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
+                    // Revocations reported while this round was read: its ticks of lost
+                    // partitions are dropped (their new owner reads them).
+                    self.handle_revocations(&mut groups);
                     in_flight = Some(self.dispatch(&mut groups));
                 }
             }
@@ -368,7 +368,16 @@ impl ConsumeLoop {
             let failure = match result {
                 Ok(Ok(())) => continue,
                 Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => {
+                    // The mailbox is gone (its arbiter stopped): not the ticks' fault. A new
+                    // supervisor resumes from the checkpoint; nothing is dead-lettered.
+                    tracing::warn!(%symbol, error = %e, "symbol unreachable; starting it again and replaying its partition");
+                    self.supervisors.remove(&symbol);
+                    if let Some(first) = batch.first() {
+                        self.replay(first.seq.partition, groups);
+                    }
+                    continue;
+                }
             };
             self.recover(symbol, &batch, &failure, groups).await;
         }
@@ -423,23 +432,26 @@ impl ConsumeLoop {
     /// Reads `partition` again from the last commit (or from where this consumer started
     /// it). Ticks of it already read for the next round are dropped: they come again.
     fn replay(&mut self, partition: i32, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        let offset = self
+            .replay_from
+            .get(&partition)
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        // A zero timeout makes the seek asynchronous (nothing blocks the arbiter); messages
+        // fetched from the old position are discarded by librdkafka all the same.
+        if let Err(e) = self
+            .consumer
+            .seek(topics::RAW, partition, offset, Duration::ZERO)
+        {
+            // Reading goes on from where it was: keep what was read.
+            tracing::error!(error = %e, partition, "cannot seek back for replay");
+            return;
+        }
         if let Some(next) = self.positions.remove(&partition) {
             let until = self.seen_until.entry(partition).or_insert(next);
             *until = (*until).max(next);
         }
         for ticks in groups.values_mut() {
             ticks.retain(|r| r.seq.partition != partition);
-        }
-        let offset = self
-            .replay_from
-            .get(&partition)
-            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
-        // A zero timeout makes the seek asynchronous: nothing blocks the arbiter.
-        if let Err(e) = self
-            .consumer
-            .seek(topics::RAW, partition, offset, Duration::ZERO)
-        {
-            tracing::error!(error = %e, partition, "cannot seek back for replay");
         }
     }
 
@@ -463,8 +475,20 @@ impl ConsumeLoop {
         addr
     }
 
-    /// Drops the supervisors of lost partitions (their new owner resumes from checkpoints).
-    fn revoke(&mut self, partitions: &[i32]) {
+    /// Applies the revocations the rebalance callback reported (called with no round in
+    /// flight).
+    fn handle_revocations(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
+            self.revoke(&parts, groups);
+        }
+    }
+
+    /// Drops the supervisors, read ticks and positions of lost partitions (their new owner
+    /// resumes from the checkpoints and the last commit).
+    fn revoke(&mut self, partitions: &[i32], groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        for ticks in groups.values_mut() {
+            ticks.retain(|r| !partitions.contains(&r.seq.partition));
+        }
         let lost: Vec<Symbol> = self
             .partition_of
             .iter()
@@ -502,6 +526,8 @@ impl ConsumeLoop {
                 .and_then(|r| r.map_err(|e| e.to_string()))
             {
                 tracing::error!(error = %e, "checkpoint failed; not committing");
+                // They are asked again next time, whether or not they see new ticks.
+                self.touched.extend(touched);
                 return;
             }
         }

@@ -426,7 +426,14 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
                     .await
                     .map_err(|e| StageError::Subscriber(e.to_string()))
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|res, act, _| {
+                if res.is_err() {
+                    // Not checkpointed: the next commit must ask again.
+                    act.dirty = true;
+                }
+                res
+            }),
         ))
     }
 }
