@@ -29,6 +29,11 @@ impl RealtimeThrottle {
 
     /// Whether the trade at `ts` is published; if so, it starts the next period.
     pub fn admit(&mut self, ts: Timestamp) -> bool {
+        if self.every_micros == 0 {
+            // Every trade, late ones included; `last` stays the newest published time.
+            self.last = Some(self.last.map_or(ts, |last| last.max(ts)));
+            return true;
+        }
         let due = match self.last {
             Some(last) => ts.micros() >= last.micros().saturating_add(self.every_micros),
             None => true,
