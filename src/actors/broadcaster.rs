@@ -22,7 +22,7 @@ pub enum Channel {
     Prices,
     /// Bar analytics of one interval.
     Analytics(Interval),
-    /// Per-trade realtime metrics.
+    /// Published realtime metrics.
     Realtime,
     /// Bars of one interval: in progress, closed, revised.
     Bars(Interval),

@@ -13,7 +13,7 @@ pub const RAW: &str = "market.prices.raw";
 pub const OHLCV: &str = "market.prices.ohlcv";
 /// Bar analytics out, keyed by symbol.
 pub const ANALYTICS: &str = "market.analytics";
-/// Per-tick realtime metrics out, keyed by symbol.
+/// Realtime metrics out (at most one per symbol per `--realtime-every`), keyed by symbol.
 pub const REALTIME: &str = "market.analytics.realtime";
 /// Raw messages that could not be processed, with the reason.
 pub const DLQ: &str = "market.prices.dlq";

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 /// Row limits per series (per symbol, or per symbol and interval); the oldest rows go first.
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryLimits {
-    /// Trades and per-trade metrics kept per symbol.
+    /// Trades and published realtime metrics kept per symbol.
     pub ticks_per_symbol: usize,
     /// Bars (and their analytics) kept per symbol and interval.
     pub bars_per_series: usize,

@@ -26,7 +26,7 @@ pub struct Retention {
     /// Trades (`realtime_prices`).
     #[arg(long = "retain-ticks", env = "TICKFLOW_RETAIN_TICKS", default_value = "5d", value_parser = humantime::parse_duration)]
     pub realtime_prices: Duration,
-    /// Per-trade metrics (`realtime_analytics`).
+    /// Published realtime metrics (`realtime_analytics`).
     #[arg(long = "retain-realtime-analytics", env = "TICKFLOW_RETAIN_REALTIME_ANALYTICS", default_value = "1h", value_parser = humantime::parse_duration)]
     pub realtime_analytics: Duration,
     /// Intraday bars (`intraday_ohlcv`).

@@ -1,6 +1,6 @@
 //! `PgStore`: PostgreSQL/TimescaleDB through a deadpool pool, bound parameters only.
 //!
-//! Trades and per-trade metrics (most of the rows) go in by binary COPY straight into their
+//! Trades and realtime metrics (most of the rows) go in by binary COPY straight into their
 //! tables; if that hits a row already stored (a replay after a restart), the batch is done
 //! again through a temporary table and `ON CONFLICT DO NOTHING`. Bars, analytics and
 //! checkpoints are `UNNEST` upserts. One flush is one transaction.

@@ -147,7 +147,7 @@ pub fn document() -> Value {
         (
             "/api/v2/realtime/analytics/{symbol}",
             "realtime",
-            "Per-trade realtime metrics",
+            "Realtime metrics as published: at most one trade per symbol per `--realtime-every` (default 1 s) of trade time",
             vec![
                 symbol(),
                 int("limit", Some(100), 1, 1000, "Most rows"),
@@ -313,7 +313,7 @@ pub fn document() -> Value {
         (
             "/ws/analytics/{symbol}",
             "websocket",
-            "WebSocket: bar analytics of an interval, or `interval=realtime` for per-trade metrics",
+            "WebSocket: bar analytics of an interval, or `interval=realtime` for realtime metrics (as published)",
             vec![
                 symbol(),
                 text(
