@@ -678,6 +678,36 @@ async fn a_symbol_failing_after_uncommitted_progress_rebuilds_through_every_tick
     .await;
 }
 
+/// Every 1m, 5m and 1h bar of `symbols` equals the SQL aggregation of the stored trades
+/// (each symbol's last bars, left open by its 16:30 trade, excepted), and the realtime rows
+/// are exactly the published ones.
+async fn assert_bars_and_realtime_exact(
+    client: &tokio_postgres::Client,
+    symbols: &[&str],
+    ticks: &[tickflow::domain::Tick],
+) {
+    let open = |bucket: &str| {
+        symbols
+            .iter()
+            .map(|s| (s.to_string(), bucket.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    for (interval, bucket) in [
+        (Interval::M1, "2024-03-11 16:30:00+00"),
+        (Interval::M5, "2024-03-11 16:30:00+00"),
+        (Interval::H1, "2024-03-11 16:00:00+00"),
+    ] {
+        let minutes = interval.minutes() as i32;
+        assert_same_bars(
+            interval.as_str(),
+            &sql_intraday(client, minutes).await,
+            &stored_intraday(client, minutes).await,
+            &open(bucket),
+        );
+    }
+    assert_realtime_rows(client, ticks).await;
+}
+
 /// Publishes half the trades of `symbols`, breaks the bar builder of `symbols[1]` (whose
 /// trades straddle the halves) once, publishes the rest: every trade is stored once,
 /// nothing is dead-lettered, and every bar equals the SQL aggregation of the stored trades.
@@ -740,26 +770,7 @@ async fn one_panic_changes_nothing(
         "a panic that does not recur loses nothing to the DLQ"
     );
     app.shutdown().await;
-    let open = |bucket: &str| {
-        symbols
-            .iter()
-            .map(|s| (s.to_string(), bucket.to_owned()))
-            .collect::<Vec<_>>()
-    };
-    for (interval, bucket) in [
-        (Interval::M1, "2024-03-11 16:30:00+00"),
-        (Interval::M5, "2024-03-11 16:30:00+00"),
-        (Interval::H1, "2024-03-11 16:00:00+00"),
-    ] {
-        let minutes = interval.minutes() as i32;
-        assert_same_bars(
-            interval.as_str(),
-            &sql_intraday(&client, minutes).await,
-            &stored_intraday(&client, minutes).await,
-            &open(bucket),
-        );
-    }
-    assert_realtime_rows(&client, &ticks).await;
+    assert_bars_and_realtime_exact(&client, symbols, &ticks).await;
 }
 
 #[actix_rt::test]
@@ -833,26 +844,7 @@ async fn a_second_instance_takes_over_partitions_mid_stream_and_nothing_is_lost_
     assert_eq!(stored, ticks.len() as i64, "every trade stored once");
     assert!(consumed.1 > 0, "the second instance got partitions");
     assert!(consumed.0 > 0);
-    let open = |bucket: &str| {
-        symbols
-            .iter()
-            .map(|s| (s.to_string(), bucket.to_owned()))
-            .collect::<Vec<_>>()
-    };
-    for (interval, bucket) in [
-        (Interval::M1, "2024-03-11 16:30:00+00"),
-        (Interval::M5, "2024-03-11 16:30:00+00"),
-        (Interval::H1, "2024-03-11 16:00:00+00"),
-    ] {
-        let minutes = interval.minutes() as i32;
-        assert_same_bars(
-            interval.as_str(),
-            &sql_intraday(&client, minutes).await,
-            &stored_intraday(&client, minutes).await,
-            &open(bucket),
-        );
-    }
-    assert_realtime_rows(&client, &ticks).await;
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
 }
 
 #[actix_rt::test]
