@@ -347,14 +347,6 @@ async fn persistence(n: usize) -> Option<(Duration, Duration)> {
     Some((ours, raw_took))
 }
 
-/// Whether this run measures the busy market (which already covers one symbol).
-fn markets_include_busy() -> bool {
-    !matches!(
-        std::env::var("TICKFLOW_BENCH_MARKET").as_deref(),
-        Ok("thin")
-    )
-}
-
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -388,9 +380,9 @@ fn main() {
             Ok("thin") => vec![Market::Thin],
             _ => vec![Market::Busy, Market::Thin],
         };
-        for market in markets {
+        for &market in &markets {
             for &symbols in &cases {
-                if symbols == 1 && market == Market::Thin && markets_include_busy() {
+                if symbols == 1 && market == Market::Thin && markets.contains(&Market::Busy) {
                     continue; // one symbol: both markets are the same trades
                 }
                 let data = Arc::new(ticks(n, symbols, market));

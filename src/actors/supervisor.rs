@@ -1,7 +1,8 @@
 //! `SymbolSupervisor`: everything one symbol needs, started on its first tick.
 //!
 //! Owns a `BarBuilderActor` and an `IndicatorActor` per configured interval, computes the
-//! realtime tick metrics itself (publishing them through a [`RealtimeThrottle`]), and hands every output to the subscribers ([`Outputs`]).
+//! realtime tick metrics itself (publishing them through a [`RealtimeThrottle`]), and
+//! hands every output to the subscribers ([`Outputs`]).
 //! On start it restores the symbol's last checkpoint (or starts fresh) before it looks at a
 //! tick, and skips ticks it has already accounted for, so redelivery changes nothing.
 //! Runs under an actix `Supervisor`: when a stage panics it stops, is restarted, and
@@ -50,6 +51,12 @@ impl SymbolSettings {
             .iter()
             .find(|(s, _)| *s == symbol)
             .map_or(self.default_calendar, |(_, c)| *c)
+    }
+
+    /// A symbol's realtime throttle, continuing from `last` (restored from a checkpoint).
+    pub fn realtime_throttle(&self, last: Option<Timestamp>) -> RealtimeThrottle {
+        let every = i64::try_from(self.realtime_every.as_micros()).unwrap_or(i64::MAX);
+        RealtimeThrottle::new(every, last)
     }
 }
 
@@ -108,6 +115,7 @@ impl SymbolSupervisor {
         outputs: Outputs,
         metrics: Metrics,
     ) -> Self {
+        let realtime_throttle = settings.realtime_throttle(None);
         Self {
             symbol,
             settings,
@@ -116,7 +124,7 @@ impl SymbolSupervisor {
             metrics,
             stages: Vec::new(),
             tick_metrics: TickMetrics::new(),
-            realtime_throttle: RealtimeThrottle::new(0, None),
+            realtime_throttle,
             last_seq: None,
             dirty: false,
             last_event: None,
@@ -136,7 +144,7 @@ impl SymbolSupervisor {
             {
                 self.last_seq = Some(s.seq);
                 self.tick_metrics = s.metrics;
-                self.realtime_throttle = self.throttle(s.realtime_last);
+                self.realtime_throttle = self.settings.realtime_throttle(s.realtime_last);
                 (s.builders, s.indicators)
             }
             Some(_) => {
@@ -163,7 +171,7 @@ impl SymbolSupervisor {
     fn fresh_state(&mut self, calendar: TradingCalendar) -> (Vec<BarBuilder>, Vec<BarIndicators>) {
         self.last_seq = None;
         self.tick_metrics = TickMetrics::new();
-        self.realtime_throttle = self.throttle(None);
+        self.realtime_throttle = self.settings.realtime_throttle(None);
         let intervals = &self.settings.intervals;
         (
             intervals
@@ -175,11 +183,6 @@ impl SymbolSupervisor {
                 .map(|i| BarIndicators::new(*i, calendar))
                 .collect(),
         )
-    }
-
-    fn throttle(&self, last: Option<Timestamp>) -> RealtimeThrottle {
-        let every = i64::try_from(self.settings.realtime_every.as_micros()).unwrap_or(i64::MAX);
-        RealtimeThrottle::new(every, last)
     }
 
     /// Collects the children's answers into `batch` and hands it to the subscribers.
@@ -272,7 +275,7 @@ impl Supervised for SymbolSupervisor {
         tracing::warn!(symbol = %self.symbol, "restarting from the last checkpoint");
         self.stages.clear();
         self.tick_metrics = TickMetrics::new();
-        self.realtime_throttle = self.throttle(None);
+        self.realtime_throttle = self.settings.realtime_throttle(None);
         self.last_seq = None;
         self.dirty = false;
         self.last_event = None;

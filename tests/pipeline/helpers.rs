@@ -363,6 +363,17 @@ pub async fn wait_for_count(
     }
 }
 
+/// Waits until `realtime_prices` holds `want` trades (or `timeout` passes); returns the count.
+pub async fn wait_for_ticks(client: &tokio_postgres::Client, want: i64, timeout: Duration) -> i64 {
+    wait_for_count(
+        client,
+        "SELECT count(*) FROM realtime_prices",
+        want,
+        timeout,
+    )
+    .await
+}
+
 /// Every row of every output table as text, sorted: two databases are equal when their
 /// snapshots are (bookkeeping columns such as `updated_at` are left out).
 pub async fn snapshot(client: &tokio_postgres::Client) -> Vec<String> {

@@ -165,13 +165,7 @@ async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
     ))
     .await;
     let client = db.client().await;
-    let stored = wait_for_count(
-        &client,
-        "SELECT count(*) FROM realtime_prices",
-        ticks.len() as i64,
-        Duration::from_secs(90),
-    )
-    .await;
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await;
     assert_eq!(stored, ticks.len() as i64, "every tick is stored once");
     let metrics = app.metrics.clone();
     app.shutdown().await;
@@ -317,13 +311,7 @@ async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
     publish(&producer, &ticks[..split]);
     let first = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "first")).await;
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            split as i64,
-            Duration::from_secs(90)
-        )
-        .await,
+        wait_for_ticks(&client, split as i64, Duration::from_secs(90)).await,
         split as i64
     );
     first.shutdown().await;
@@ -346,13 +334,7 @@ async fn redelivery_and_reprocessing_from_scratch_change_nothing() {
     ))
     .await;
     assert_eq!(
-        wait_for_count(
-            &ref_client,
-            "SELECT count(*) FROM realtime_prices",
-            ticks.len() as i64,
-            Duration::from_secs(90)
-        )
-        .await,
+        wait_for_ticks(&ref_client, ticks.len() as i64, Duration::from_secs(90)).await,
         ticks.len() as i64
     );
     app.shutdown().await;
@@ -415,13 +397,8 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
         publish(&producer, chunk);
         tokio::time::sleep(Duration::from_millis(30)).await;
         if !killed && i >= chunks.len() / 3 {
-            let stored = wait_for_count(
-                &client,
-                "SELECT count(*) FROM realtime_prices",
-                ((i + 1) * 100 / 2) as i64,
-                Duration::from_secs(30),
-            )
-            .await;
+            let stored =
+                wait_for_ticks(&client, ((i + 1) * 100 / 2) as i64, Duration::from_secs(30)).await;
             assert!(stored > 0, "the first run stored nothing before the kill");
             child.kill().unwrap();
             child.wait().unwrap();
@@ -434,13 +411,7 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
             );
         }
     }
-    let stored = wait_for_count(
-        &client,
-        "SELECT count(*) FROM realtime_prices",
-        ticks.len() as i64,
-        Duration::from_secs(120),
-    )
-    .await;
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(terminate(child).success());
     assert_eq!(
@@ -459,13 +430,7 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
     .await;
     let ref_client = reference.client().await;
     assert_eq!(
-        wait_for_count(
-            &ref_client,
-            "SELECT count(*) FROM realtime_prices",
-            ticks.len() as i64,
-            Duration::from_secs(90)
-        )
-        .await,
+        wait_for_ticks(&ref_client, ticks.len() as i64, Duration::from_secs(90)).await,
         ticks.len() as i64
     );
     app.shutdown().await;
@@ -493,13 +458,7 @@ async fn writes_wait_for_postgresql_to_come_back_and_lose_nothing() {
     publish(&producer, before);
     let client = db.client().await;
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            before.len() as i64,
-            Duration::from_secs(60)
-        )
-        .await,
+        wait_for_ticks(&client, before.len() as i64, Duration::from_secs(60)).await,
         before.len() as i64
     );
     drop(client);
@@ -541,13 +500,7 @@ async fn writes_wait_for_postgresql_to_come_back_and_lose_nothing() {
         .await
         .unwrap();
     let client = db.client().await;
-    let stored = wait_for_count(
-        &client,
-        "SELECT count(*) FROM realtime_prices",
-        ticks.len() as i64,
-        Duration::from_secs(60),
-    )
-    .await;
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(60)).await;
     assert_eq!(
         stored,
         ticks.len() as i64,
@@ -596,13 +549,7 @@ async fn replaying_a_recorded_file_gives_the_bars_tickflow_bars_computes_offline
     );
     let client = db.client().await;
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            ticks.len() as i64,
-            Duration::from_secs(60)
-        )
-        .await,
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(60)).await,
         ticks.len() as i64
     );
     app.shutdown().await;
@@ -730,13 +677,7 @@ async fn one_panic_changes_nothing(
     let app = spawn_app(s).await;
     let client = db.client().await;
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            half as i64,
-            Duration::from_secs(60)
-        )
-        .await,
+        wait_for_ticks(&client, half as i64, Duration::from_secs(60)).await,
         half as i64
     );
     if commit_interval.is_none() {
@@ -747,13 +688,7 @@ async fn one_panic_changes_nothing(
     tickflow::fault::arm_panics(broken, 1);
     publish(&producer, &ticks[half..]);
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            ticks.len() as i64,
-            Duration::from_secs(60)
-        )
-        .await,
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(60)).await,
         ticks.len() as i64,
         "every trade stored once, the failed batch included"
     );
@@ -794,13 +729,7 @@ async fn a_second_instance_takes_over_partitions_mid_stream_and_nothing_is_lost_
     .await;
     let client = db.client().await;
     assert_eq!(
-        wait_for_count(
-            &client,
-            "SELECT count(*) FROM realtime_prices",
-            third as i64,
-            Duration::from_secs(60)
-        )
-        .await,
+        wait_for_ticks(&client, third as i64, Duration::from_secs(60)).await,
         third as i64
     );
     let b = spawn_app(settings(
@@ -823,13 +752,7 @@ async fn a_second_instance_takes_over_partitions_mid_stream_and_nothing_is_lost_
     for slice in slices {
         publish(&producer, slice);
     }
-    let stored = wait_for_count(
-        &client,
-        "SELECT count(*) FROM realtime_prices",
-        ticks.len() as i64,
-        Duration::from_secs(90),
-    )
-    .await;
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await;
     // Both instances settle what they hold before they stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let consumed = (
