@@ -209,7 +209,11 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
         group: group.to_owned(),
         max_batch: 20_000,
         commit_interval: Duration::from_secs(2),
-        workers: 2,
+        // `serve`'s default here (one per core); `TICKFLOW_BENCH_WORKERS` to compare.
+        workers: std::env::var("TICKFLOW_BENCH_WORKERS")
+            .ok()
+            .map(|v| v.parse().expect("TICKFLOW_BENCH_WORKERS"))
+            .unwrap_or(2),
         memory_limits: MemoryLimits {
             ticks_per_symbol: 1_000_000,
             bars_per_series: 100_000,

@@ -11,6 +11,7 @@ use crate::store::postgres::{session_date, utc};
 use crate::store::{MemoryStore, PgStore, Store};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
+use std::ops::Bound;
 
 impl Store {
     /// Starts of the `interval` bars of `symbol` stored in `[from, to)`, ascending.
@@ -262,7 +263,11 @@ impl MemoryStore {
         let t = self.tables.lock().unwrap();
         t.bars
             .get(&(symbol, interval))
-            .map(|s| s.range(from..to).map(|(k, _)| *k).collect())
+            .map(|s| {
+                s.range(Bound::Included(from), Bound::Excluded(to))
+                    .map(|(k, _)| *k)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -294,12 +299,10 @@ impl MemoryStore {
         for (b, _) in bars {
             let series = t.bars.entry((b.symbol, b.interval)).or_default();
             // Bars built from trades have trades > 0 and are kept.
-            if series.get(&b.start).is_some_and(|old| old.trades > 0) {
-                continue;
+            if series.upsert(b.start, b.to_bar(), |old| old.trades > 0) {
+                stored += 1;
             }
-            series.insert(b.start, b.to_bar());
-            crate::store::memory::trim(series, self.limits.bars_per_series);
-            stored += 1;
+            series.trim(self.limits.bars_per_series);
         }
         for c in coverage {
             t.coverage

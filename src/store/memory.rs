@@ -3,8 +3,9 @@
 
 use crate::domain::{Bar, Interval, Symbol, Timestamp};
 use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, TickRecord};
+use crate::store::series::Series;
 use crate::store::{Generations, Retention, WriteStats};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Row limits per series (per symbol, or per symbol and interval); the oldest rows go first.
@@ -31,10 +32,10 @@ type TickKey = (Timestamp, i64);
 /// The tables, per series.
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) ticks: HashMap<Symbol, BTreeMap<TickKey, TickRecord>>,
-    pub(crate) realtime: HashMap<Symbol, BTreeMap<TickKey, RealtimeRecord>>,
-    pub(crate) bars: HashMap<(Symbol, Interval), BTreeMap<Timestamp, Bar>>,
-    pub(crate) analytics: HashMap<(Symbol, Interval), BTreeMap<Timestamp, AnalyticsRecord>>,
+    pub(crate) ticks: HashMap<Symbol, Series<TickKey, TickRecord>>,
+    pub(crate) realtime: HashMap<Symbol, Series<TickKey, RealtimeRecord>>,
+    pub(crate) bars: HashMap<(Symbol, Interval), Series<Timestamp, Bar>>,
+    pub(crate) analytics: HashMap<(Symbol, Interval), Series<Timestamp, AnalyticsRecord>>,
     pub(crate) checkpoints: HashMap<Symbol, Checkpoint>,
     pub(crate) coverage: HashMap<(Symbol, Interval), Vec<(Timestamp, Timestamp)>>,
 }
@@ -65,30 +66,32 @@ impl MemoryStore {
         let mut t = self.tables.lock().unwrap();
         let mut stats = WriteStats::default();
         for b in batches {
-            for r in &b.ticks {
-                let series = t.ticks.entry(r.tick.symbol()).or_default();
-                series.entry((r.tick.ts(), r.seq.as_i64())).or_insert(*r);
-                trim(series, self.limits.ticks_per_symbol);
+            // A batch usually holds one symbol: one series lookup per run of a symbol.
+            for run in b.ticks.chunk_by(|x, y| x.tick.symbol() == y.tick.symbol()) {
+                let series = t.ticks.entry(run[0].tick.symbol()).or_default();
+                for r in run {
+                    // A replayed trade is stored once: the first copy stays.
+                    series.upsert((r.tick.ts(), r.seq.as_i64()), *r, |_| true);
+                }
+                series.trim(self.limits.ticks_per_symbol);
             }
-            for r in &b.realtime {
-                let series = t.realtime.entry(r.symbol).or_default();
-                series.entry((r.ts, r.seq.as_i64())).or_insert(*r);
-                trim(series, self.limits.ticks_per_symbol);
+            for run in b.realtime.chunk_by(|x, y| x.symbol == y.symbol) {
+                let series = t.realtime.entry(run[0].symbol).or_default();
+                for r in run {
+                    series.upsert((r.ts, r.seq.as_i64()), *r, |_| true);
+                }
+                series.trim(self.limits.ticks_per_symbol);
             }
             for r in &b.bars {
                 let series = t.bars.entry((r.bar.symbol, r.bar.interval)).or_default();
-                match series.get(&r.bar.start) {
-                    Some(old) if old.revision > r.bar.revision => {}
-                    _ => {
-                        series.insert(r.bar.start, r.bar);
-                    }
-                }
-                trim(series, self.limits.bars_per_series);
+                // A replay can bring an older revision of a bar already revised.
+                series.upsert(r.bar.start, r.bar, |old| old.revision > r.bar.revision);
+                series.trim(self.limits.bars_per_series);
             }
             for a in &b.analytics {
                 let series = t.analytics.entry((a.symbol, a.interval)).or_default();
-                series.insert(a.start, *a);
-                trim(series, self.limits.bars_per_series);
+                series.upsert(a.start, *a, |_| false);
+                series.trim(self.limits.bars_per_series);
             }
             for c in &b.checkpoints {
                 t.checkpoints.insert(c.symbol, c.clone());
@@ -121,42 +124,24 @@ impl MemoryStore {
         let mut deleted = 0u64;
         let ticks_cut = cutoff(retention.realtime_prices);
         for series in t.ticks.values_mut() {
-            deleted += drop_before(series, |(ts, _)| *ts < ticks_cut);
+            deleted += series.drop_while(|(ts, _)| *ts < ticks_cut);
         }
         let rt_cut = cutoff(retention.realtime_analytics);
         for series in t.realtime.values_mut() {
-            deleted += drop_before(series, |(ts, _)| *ts < rt_cut);
+            deleted += series.drop_while(|(ts, _)| *ts < rt_cut);
         }
         let bar_cut = cutoff(retention.intraday_ohlcv);
         for ((_, interval), series) in t.bars.iter_mut() {
             if !interval.is_daily() {
-                deleted += drop_before(series, |ts| *ts < bar_cut);
+                deleted += series.drop_while(|ts| *ts < bar_cut);
             }
         }
         let an_cut = cutoff(retention.intraday_analytics);
         for ((_, interval), series) in t.analytics.iter_mut() {
             if !interval.is_daily() {
-                deleted += drop_before(series, |ts| *ts < an_cut);
+                deleted += series.drop_while(|ts| *ts < an_cut);
             }
         }
         deleted
     }
-}
-
-pub(crate) fn trim<K: Ord + Clone, V>(series: &mut BTreeMap<K, V>, limit: usize) {
-    while series.len() > limit {
-        series.pop_first();
-    }
-}
-
-fn drop_before<K: Ord + Clone, V>(
-    series: &mut BTreeMap<K, V>,
-    expired: impl Fn(&K) -> bool,
-) -> u64 {
-    let mut n = 0;
-    while series.first_key_value().is_some_and(|(k, _)| expired(k)) {
-        series.pop_first();
-        n += 1;
-    }
-    n
 }

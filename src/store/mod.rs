@@ -11,6 +11,7 @@ mod memory;
 pub mod migrations;
 mod postgres;
 pub mod query;
+mod series;
 
 pub use memory::{MemoryLimits, MemoryStore};
 pub use postgres::PgStore;

@@ -430,7 +430,7 @@ impl MemoryStore {
         let hi = range
             .to
             .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
-        newest(series.range((lo, hi)), limit)
+        newest(series.range(lo, hi), limit)
             .map(|r| TickRow {
                 symbol: symbol.to_string(),
                 ts: r.tick.ts(),
@@ -453,7 +453,7 @@ impl MemoryStore {
         let hi = range
             .to
             .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
-        newest(series.range((lo, hi)), limit)
+        newest(series.range(lo, hi), limit)
             .map(|r| RealtimeRow {
                 symbol: symbol.to_string(),
                 ts: r.ts,
@@ -470,8 +470,7 @@ impl MemoryStore {
             .ticks
             .iter()
             .filter_map(|(s, series)| {
-                let first = series.keys().next()?.0;
-                let last = series.keys().next_back()?.0;
+                let ((first, _), (last, _)) = series.key_span()?;
                 Some(SymbolStats {
                     symbol: s.to_string(),
                     tick_count: series.len() as i64,
