@@ -227,7 +227,22 @@ struct ConsumeLoop {
 }
 
 impl ConsumeLoop {
-    async fn run(mut self, mut stop: oneshot::Receiver<oneshot::Sender<()>>) -> anyhow::Result<()> {
+    /// Consumes until stopped, then leaves the group off the arbiter: librdkafka's close
+    /// blocks until the group has taken the partitions back, which can take a rebalance
+    /// (and other members, possibly polled from this very thread, must answer it).
+    async fn run(self, stop: oneshot::Receiver<oneshot::Sender<()>>) -> anyhow::Result<()> {
+        let consumer = self.consumer.clone();
+        let result = self.consume(stop).await;
+        if let Err(e) = tokio::task::spawn_blocking(move || drop(consumer)).await {
+            tracing::warn!(error = %e, "closing the consumer failed");
+        }
+        result
+    }
+
+    async fn consume(
+        mut self,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) -> anyhow::Result<()> {
         let consumer = self.consumer.clone();
         let mut stream = consumer.stream().ready_chunks(self.settings.max_batch);
         let mut commit_timer = tokio::time::interval(self.settings.commit_interval);

@@ -213,6 +213,48 @@ pub async fn spawn_app(settings: Settings) -> App {
     App::build(settings).await.expect("the app starts")
 }
 
+/// An app on a thread of its own, with its own actix system: another instance, as another
+/// process would run it. (Two members of one consumer group polled from one thread can
+/// wait on each other: leaving the group blocks until the group has rebalanced.)
+pub struct RemoteApp {
+    /// The instance's metrics (shared counters).
+    pub metrics: tickflow::metrics::Metrics,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RemoteApp {
+    /// Starts an app with `settings` on a new thread; returns once it runs.
+    pub async fn spawn(settings: Settings) -> Self {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let app = spawn_app(settings).await;
+                let _ = started_tx.send(app.metrics.clone());
+                let _ = stop_rx.await;
+                app.shutdown().await;
+            });
+        });
+        let metrics = started_rx.await.expect("the remote app starts");
+        Self {
+            metrics,
+            stop,
+            thread,
+        }
+    }
+
+    /// Shuts the app down (checkpoint, commit, leave the group) and waits for its thread.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap()
+            .expect("the remote app's thread did not panic");
+    }
+}
+
 /// Deterministic trades for `symbols`: Friday 2024-03-08 (EST) 13:00–22:00 UTC and Monday
 /// 2024-03-11 (EDT) 12:00–16:00 UTC, so sessions, pre/post-market and a DST change are all
 /// in; steps from 0 (same-timestamp trades) to minutes; integer sizes, some zero; cents.

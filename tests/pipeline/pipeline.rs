@@ -709,6 +709,64 @@ async fn one_panic_changes_nothing(
 }
 
 #[actix_rt::test]
+async fn a_second_instance_takes_over_partitions_mid_stream_and_nothing_is_lost_or_doubled() {
+    // Scale-out: instance A runs alone, then B (on its own thread and actix system, as a
+    // second process) joins the same consumer group while trades flow; the rebalance moves
+    // partitions, and their symbols' checkpoints, from A to B.
+    let kafka = broker(6);
+    let db = TestDatabase::create().await;
+    let symbols = [
+        "AAPL", "MSFT", "BTC-USD", "GOOG", "AMZN", "TSLA", "NVDA", "META",
+    ];
+    let ticks = trades(&symbols, 21);
+    let producer = producer(kafka.bootstrap_servers());
+    let third = ticks.len() / 3;
+    publish(&producer, &ticks[..third]);
+    let a = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "scale-out",
+    ))
+    .await;
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, third as i64, Duration::from_secs(60)).await,
+        third as i64
+    );
+    let b = RemoteApp::spawn(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "scale-out",
+    ))
+    .await;
+    // The rest trickles in (for up to 20 s) while B joins and the group rebalances
+    // (heartbeats every second); once B has taken partitions over, the rest goes at once.
+    let rest = &ticks[third..];
+    let mut slices = rest.chunks(rest.len().div_ceil(80));
+    for slice in slices.by_ref() {
+        publish(&producer, slice);
+        if b.metrics.ticks_consumed.get() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for slice in slices {
+        publish(&producer, slice);
+    }
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await;
+    let consumed = (
+        a.metrics.ticks_consumed.get(),
+        b.metrics.ticks_consumed.get(),
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+    assert_eq!(stored, ticks.len() as i64, "every trade stored once");
+    assert!(consumed.1 > 0, "the second instance got partitions");
+    assert!(consumed.0 > 0);
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+}
+
+#[actix_rt::test]
 async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
