@@ -4,7 +4,9 @@
 //! 1. ticks/s from the raw topic through the consumer, the symbol actors (bars for 1m, 5m,
 //!    1h, 1d, indicators, tick metrics) and out to the store and the output topics, for 1,
 //!    100 and 1,000 symbols in a busy and a thin market ([`Market`]) — next to a bare
-//!    rdkafka `StreamConsumer` reading and parsing the same messages;
+//!    rdkafka `StreamConsumer` reading and parsing the same messages, and next to the same
+//!    consumer also publishing the pipeline's output traffic ("Kafka only": the ceiling of
+//!    any pipeline with these outputs);
 //! 2. tick persistence through `Store::write` (what the `DbWriter` runs) next to a raw
 //!    binary COPY of the same rows into an identical table.
 //!
@@ -15,6 +17,7 @@
 //! `TICKFLOW_BENCH_RUNS` the runs per case (default 3, the median is shown),
 //! `TICKFLOW_BENCH_REALTIME_EVERY` the realtime publishing period (default `1s`, `0`: every
 //! trade),
+//! `TICKFLOW_BENCH_WORKERS` the symbol arbiters (default 2),
 //! `TICKFLOW_BENCH_SKIP_DB=1` skips part 2. The embedded broker keeps only ~5 MiB per partition, so
 //! every measurement gets a fresh broker and a producer thread publishing while it consumes.
 
@@ -223,8 +226,9 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
     }
 }
 
-/// The whole pipeline on the topic: time from the first tick processed to the last stored.
-async fn pipeline(bootstrap: &str, n: usize, consumed: Arc<AtomicUsize>) -> Duration {
+/// The whole pipeline on the topic: time from the first tick processed to the last stored,
+/// and how many messages it published to each output topic.
+async fn pipeline(bootstrap: &str, n: usize, consumed: Arc<AtomicUsize>) -> (Duration, [u64; 3]) {
     let app = App::build(settings(
         bootstrap,
         &format!("pipe-{}", rand::random::<u32>()),
@@ -253,7 +257,106 @@ async fn pipeline(bootstrap: &str, n: usize, consumed: Arc<AtomicUsize>) -> Dura
     }
     let took = start.elapsed();
     progress.abort();
+    let published =
+        OUTPUT_TOPICS.map(|t| app.metrics.published.with_label_values(&[t]).get() as u64);
     app.shutdown().await;
+    (took, published)
+}
+
+const OUTPUT_TOPICS: [&str; 3] = [topics::OHLCV, topics::ANALYTICS, topics::REALTIME];
+
+/// The pipeline's Kafka traffic without the pipeline: per output topic, messages published
+/// per input tick and real messages it published there (replayed in a loop).
+struct OutputMix {
+    topics: Vec<(&'static str, f64, Vec<Vec<u8>>)>,
+}
+
+impl OutputMix {
+    /// Reads up to 2,000 of the messages the pipeline left on each output topic of `kafka`.
+    fn sample(bootstrap: &str, n: usize, published: [u64; 3]) -> Self {
+        let topics = OUTPUT_TOPICS
+            .iter()
+            .zip(published)
+            .filter(|(_, count)| *count > 0)
+            .map(|(topic, count)| {
+                let c: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", bootstrap)
+                    .set("group.id", format!("sample-{}", rand::random::<u32>()))
+                    .set("auto.offset.reset", "earliest")
+                    .set("enable.auto.commit", "false")
+                    .create()
+                    .unwrap();
+                c.subscribe(&[topic]).unwrap();
+                let mut samples = Vec::new();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while samples.len() < 2000 && Instant::now() < deadline {
+                    if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                        samples.push(m.payload().unwrap_or_default().to_vec());
+                    } else if !samples.is_empty() {
+                        break;
+                    }
+                }
+                assert!(!samples.is_empty(), "no message read back from {topic}");
+                (*topic, count as f64 / n as f64, samples)
+            })
+            .collect();
+        Self { topics }
+    }
+}
+
+/// Bare consume plus the pipeline's output traffic: reads and parses the same messages
+/// and, for each, publishes what the pipeline published per tick (same producer settings,
+/// same keys, real payloads) — the Kafka work alone, before any bar, indicator or store.
+async fn consume_and_publish(
+    bootstrap: &str,
+    n: usize,
+    consumed: &AtomicUsize,
+    mix: &OutputMix,
+) -> Duration {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("kafka-only-{}", rand::random::<u32>()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    c.subscribe(&[topics::RAW]).unwrap();
+    let producer = tickflow::actors::publisher::producer(bootstrap).unwrap();
+    let mut owed = vec![0.0f64; mix.topics.len()];
+    let mut sent = 0usize;
+    let mut seen = 0;
+    let mut stream = c.stream();
+    let mut start = None;
+    while seen < n {
+        let m = stream.next().await.unwrap().unwrap();
+        start.get_or_insert_with(Instant::now);
+        let tick = wire::parse_raw_tick(m.payload().unwrap()).unwrap();
+        for ((topic, per_tick, samples), owed) in mix.topics.iter().zip(&mut owed) {
+            *owed += per_tick;
+            while *owed >= 1.0 {
+                let payload = &samples[sent % samples.len()];
+                tickflow::actors::publisher::send_waiting(
+                    &producer,
+                    topic,
+                    tick.symbol().as_str(),
+                    payload,
+                )
+                .await
+                .unwrap();
+                sent += 1;
+                *owed -= 1.0;
+            }
+        }
+        seen += 1;
+        consumed.store(seen, Ordering::Relaxed);
+        if seen % 5000 == 0 {
+            c.commit_message(&m, rdkafka::consumer::CommitMode::Async)
+                .unwrap();
+        }
+    }
+    let took = start.unwrap().elapsed();
+    producer.flush(Duration::from_secs(60)).unwrap();
     took
 }
 
@@ -370,8 +473,15 @@ fn main() {
             "pipeline bench, {n} ticks, {PARTITIONS} partitions, release build, median of {runs} runs (ratio range in brackets)"
         );
         println!(
-            "{:<22} {:>14} {:>16} {:>8} {:>13}",
-            "case", "pipeline t/s", "bare consume t/s", "ratio", "(range)"
+            "{:<22} {:>14} {:>16} {:>8} {:>13} {:>9} {:>16} {:>8}",
+            "case",
+            "pipeline t/s",
+            "bare consume t/s",
+            "ratio",
+            "(range)",
+            "out/tick",
+            "Kafka only t/s",
+            "of that"
         );
         // `TICKFLOW_BENCH_SYMBOLS=1000` and `TICKFLOW_BENCH_MARKET=thin` run one case (for
         // profiling).
@@ -404,16 +514,26 @@ fn main() {
                     let consumed = Arc::new(AtomicUsize::new(0));
                     let (kafka, producer) =
                         broker_with_producer(data.clone(), symbols, consumed.clone());
-                    let ours = pipeline(kafka.bootstrap_servers(), n, consumed).await;
+                    let (ours, published) =
+                        pipeline(kafka.bootstrap_servers(), n, consumed).await;
+                    producer.join().unwrap();
+                    let mix = OutputMix::sample(kafka.bootstrap_servers(), n, published);
+                    drop(kafka);
+                    let consumed = Arc::new(AtomicUsize::new(0));
+                    let (kafka, producer) =
+                        broker_with_producer(data.clone(), symbols, consumed.clone());
+                    let kafka_only =
+                        consume_and_publish(kafka.bootstrap_servers(), n, &consumed, &mix).await;
                     producer.join().unwrap();
                     drop(kafka);
-                    results.push((rate(n, ours), rate(n, bare)));
+                    let outputs = published.iter().sum::<u64>() as f64 / n as f64;
+                    results.push((rate(n, ours), rate(n, bare), rate(n, kafka_only), outputs));
                 }
                 let median = |mut v: Vec<f64>| {
                     v.sort_by(f64::total_cmp);
                     v[v.len() / 2]
                 };
-                let ratios: Vec<f64> = results.iter().map(|(o, b)| o / b).collect();
+                let ratios: Vec<f64> = results.iter().map(|r| r.0 / r.1).collect();
                 let (lo, hi) = ratios
                     .iter()
                     .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
@@ -422,12 +542,15 @@ fn main() {
                     Market::Thin => "thin",
                 };
                 println!(
-                    "{:<22} {:>14.0} {:>16.0} {:>8.2} {:>13}",
+                    "{:<22} {:>14.0} {:>16.0} {:>8.2} {:>13} {:>9.2} {:>16.0} {:>8.2}",
                     format!("{symbols} symbols, {name}"),
                     median(results.iter().map(|r| r.0).collect()),
                     median(results.iter().map(|r| r.1).collect()),
                     median(ratios),
                     format!("({lo:.2}-{hi:.2})"),
+                    median(results.iter().map(|r| r.3).collect()),
+                    median(results.iter().map(|r| r.2).collect()),
+                    median(results.iter().map(|r| r.0 / r.2).collect()),
                 );
             }
         }
