@@ -1,12 +1,35 @@
 //! Fault injection for tests (the `fault-injection` feature, never in release builds): a
 //! test arms a number of panics for a symbol, and the bar-builder stage panics on that
-//! symbol's next trades, as a bug in the maths would.
+//! symbol's next trades, as a bug in the maths would; or poisons one trade, which the
+//! bar-builder stage then panics on every time it sees it.
 
-use crate::domain::Symbol;
+use crate::domain::{Symbol, Tick, Timestamp};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 static ARMED: Mutex<Option<HashMap<Symbol, u32>>> = Mutex::new(None);
+static POISONED: Mutex<Vec<(Symbol, Timestamp)>> = Mutex::new(Vec::new());
+
+/// Makes every batch holding `symbol`'s trade at `ts` panic in the bar builder (`false`
+/// takes the poison away).
+pub fn poison(symbol: Symbol, ts: Timestamp, on: bool) {
+    // unwrap: nothing panics while holding the lock.
+    let mut poisoned = POISONED.lock().unwrap();
+    poisoned.retain(|p| *p != (symbol, ts));
+    if on {
+        poisoned.push((symbol, ts));
+    }
+}
+
+/// Panics if `tick` is poisoned.
+pub fn check_poison(tick: &Tick) {
+    // unwrap: see `poison`.
+    let hit = POISONED
+        .lock()
+        .unwrap()
+        .contains(&(tick.symbol(), tick.ts()));
+    assert!(!hit, "injected fault: poisoned trade of {}", tick.symbol());
+}
 
 /// Makes the next `times` batches of `symbol` panic in the bar builder.
 pub fn arm_panics(symbol: Symbol, times: u32) {

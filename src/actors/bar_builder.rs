@@ -97,6 +97,8 @@ impl Handler<BarTicks> for BarBuilderActor {
                 crate::fault::maybe_panic(r.tick.symbol());
             }
             for r in msg.0.iter() {
+                #[cfg(feature = "fault-injection")]
+                crate::fault::check_poison(&r.tick);
                 match builder.on_tick(&r.tick, events) {
                     TickOutcome::LateDropped => metrics.late_ticks_dropped.inc(),
                     TickOutcome::OutsideSession => metrics.ticks_outside_session.inc(),

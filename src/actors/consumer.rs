@@ -13,7 +13,7 @@
 
 use crate::actors::messages::{Outputs, TickBatch};
 use crate::actors::publisher::{DeliveryCounter, send_dead_letter};
-use crate::actors::supervisor::{SymbolSettings, SymbolSupervisor, TakeCheckpoint};
+use crate::actors::supervisor::{Retire, SymbolSettings, SymbolSupervisor, TakeCheckpoint};
 use crate::domain::Symbol;
 use crate::kafka::{topics, wire};
 use crate::metrics::Metrics;
@@ -34,12 +34,71 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a round waits for more messages before it is dispatched.
 const ROUND_LINGER: Duration = Duration::from_millis(5);
 
+/// Different trades a symbol may fail on, one by one, within one failed range before the
+/// rest of that range goes to the DLQ at once (a symbol failing on every trade would
+/// otherwise cost a replay per trade).
+const MAX_CULPRITS: u32 = 3;
+
 /// A round handed to the symbols: each symbol's ticks and the answer to come.
-type Dispatched = Vec<(
-    Symbol,
-    Arc<[TickRecord]>,
-    actix::dev::Request<SymbolSupervisor, TickBatch>,
-)>;
+type Dispatched = Vec<(Symbol, Arc<[TickRecord]>, Delivery)>;
+
+/// How a symbol's ticks of a round went out.
+enum Delivery {
+    /// All in one message (the normal case).
+    Batch(actix::dev::Request<SymbolSupervisor, TickBatch>),
+    /// One message per tick, each answered before the next goes (to find the trade a
+    /// symbol keeps failing on); stops at the first failure.
+    OneByOne(futures_util::future::LocalBoxFuture<'static, Result<(), Failure>>),
+}
+
+/// Why a symbol's ticks of a round were not processed.
+enum Failure {
+    /// The supervisor's mailbox is gone (its arbiter stopped): not the ticks' fault.
+    Unreachable(String),
+    /// A stage failed; `at` is the tick it failed on when the ticks went one by one.
+    Stage { error: String, at: Option<Seq> },
+}
+
+impl Delivery {
+    async fn outcome(self) -> Result<(), Failure> {
+        match self {
+            Self::Batch(request) => match request.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Failure::Stage {
+                    error: e.to_string(),
+                    at: None,
+                }),
+                Err(e) => Err(Failure::Unreachable(e.to_string())),
+            },
+            Self::OneByOne(ticks) => ticks.await,
+        }
+    }
+}
+
+/// Sends `ticks` to `addr` one at a time, each after the previous one succeeded.
+async fn one_by_one(addr: Addr<SymbolSupervisor>, ticks: Arc<[TickRecord]>) -> Result<(), Failure> {
+    for r in ticks.iter() {
+        match addr.send(TickBatch(Arc::from([*r]))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Failure::Stage {
+                    error: e.to_string(),
+                    at: Some(r.seq),
+                });
+            }
+            Err(e) => return Err(Failure::Unreachable(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// A symbol that failed twice on overlapping ticks: its ticks up to `to` go one by one
+/// until the trade it fails on is found.
+struct Suspect {
+    to: Seq,
+    /// Trades found and dead-lettered so far in this range.
+    culprits: u32,
+}
 
 /// Settings of the consumer.
 #[derive(Debug, Clone)]
@@ -153,6 +212,7 @@ impl TickConsumer {
                 replay_from: HashMap::new(),
                 seen_until: HashMap::new(),
                 failures: HashMap::new(),
+                suspects: HashMap::new(),
                 skip: HashSet::new(),
             }),
             stop: None,
@@ -222,6 +282,8 @@ struct ConsumeLoop {
     seen_until: HashMap<i32, i64>,
     /// Ticks each symbol last failed on (first and last), to tell a repeat from a new failure.
     failures: HashMap<Symbol, (Seq, Seq)>,
+    /// Symbols that failed again on the same ticks: their ticks now go one by one.
+    suspects: HashMap<Symbol, Suspect>,
     /// Ticks dead-lettered after failing twice, skipped when the replay reads them.
     skip: HashSet<Seq>,
 }
@@ -366,24 +428,35 @@ impl ConsumeLoop {
             let addr = self.supervisor(symbol);
             self.touched.insert(symbol);
             let batch: Arc<[TickRecord]> = ticks.into();
-            sends.push((symbol, batch.clone(), addr.send(TickBatch(batch))));
+            let delivery = match self.suspects.get(&symbol) {
+                Some(s) if batch[0].seq <= s.to => {
+                    Delivery::OneByOne(Box::pin(one_by_one(addr, batch.clone())))
+                }
+                _ => Delivery::Batch(addr.send(TickBatch(batch.clone()))),
+            };
+            sends.push((symbol, batch, delivery));
         }
         sends
     }
 
     /// Waits for a dispatched round; a symbol that failed is restarted and replayed.
     async fn settle(&mut self, sends: Dispatched, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        let outcomes = futures_util::future::join_all(
-            sends
-                .into_iter()
-                .map(|(symbol, batch, request)| async move { (symbol, batch, request.await) }),
-        )
+        let outcomes = futures_util::future::join_all(sends.into_iter().map(
+            |(symbol, batch, delivery)| async move { (symbol, batch, delivery.outcome().await) },
+        ))
         .await;
         for (symbol, batch, result) in outcomes {
-            let failure = match result {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => {
+            let (failure, at) = match result {
+                Ok(()) => {
+                    // A suspect that got through its range is cleared.
+                    let through = |s: &Suspect| batch.last().is_some_and(|r| r.seq >= s.to);
+                    if self.suspects.get(&symbol).is_some_and(through) {
+                        self.suspects.remove(&symbol);
+                    }
+                    continue;
+                }
+                Err(Failure::Stage { error, at }) => (error, at),
+                Err(Failure::Unreachable(e)) => {
                     // The mailbox is gone (its arbiter stopped): not the ticks' fault. A new
                     // supervisor resumes from the checkpoint; nothing is dead-lettered.
                     tracing::warn!(%symbol, error = %e, "symbol unreachable; starting it again and replaying its partition");
@@ -394,7 +467,7 @@ impl ConsumeLoop {
                     continue;
                 }
             };
-            self.recover(symbol, &batch, &failure, groups).await;
+            self.recover(symbol, &batch, &failure, at, groups).await;
         }
     }
 
@@ -402,46 +475,73 @@ impl ConsumeLoop {
     /// replayed from the last commit: every other symbol skips what it has accounted for,
     /// and the failed one rebuilds its state through every tick after its checkpoint, in
     /// order (retrying the batch alone would skip the ticks between the checkpoint and it).
-    /// If the replay fails on the same ticks again, those ticks are dead-lettered and the
-    /// partition is replayed once more without them.
+    /// If the replay fails on the same ticks again, the symbol's ticks go one by one until
+    /// the trade it fails on is found (`at`); only that trade is dead-lettered, and the
+    /// partition is replayed once more without it. A symbol that fails on
+    /// [`MAX_CULPRITS`] trades of one range gets the rest of that range dead-lettered.
     async fn recover(
         &mut self,
         symbol: Symbol,
         batch: &Arc<[TickRecord]>,
         failure: &str,
+        at: Option<Seq>,
         groups: &mut HashMap<Symbol, Vec<TickRecord>>,
     ) {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return;
         };
+        let partition = first.seq.partition;
         let (first, last) = (first.seq, last.seq);
-        let again = self
+        if let Some(at) = at {
+            let suspect = self.suspects.entry(symbol).or_insert(Suspect {
+                to: last,
+                culprits: 0,
+            });
+            suspect.culprits += 1;
+            let dead: Vec<TickRecord> = if suspect.culprits < MAX_CULPRITS {
+                tracing::error!(%symbol, error = failure, offset = at.offset, "found the trade the symbol fails on; dead-lettering it");
+                batch.iter().filter(|r| r.seq == at).copied().collect()
+            } else {
+                tracing::error!(%symbol, error = failure, "symbol failed on {MAX_CULPRITS} different trades; dead-lettering the rest of the range");
+                let to = suspect.to;
+                self.suspects.remove(&symbol);
+                batch
+                    .iter()
+                    .filter(|r| at <= r.seq && r.seq <= to)
+                    .copied()
+                    .collect()
+            };
+            for r in &dead {
+                self.dead_letter_tick(symbol, r, failure).await;
+            }
+        } else if self
             .failures
             .get(&symbol)
-            .is_some_and(|(a, b)| first <= *b && *a <= last);
-        if again {
-            tracing::error!(%symbol, error = failure, "symbol failed again on the same trades; dead-lettering them");
-            // Only the ticks of the first failure: the replayed batch may also hold ticks
-            // that were processed (and stored) before it.
-            let (a, b) = self.failures.remove(&symbol).unwrap_or((first, last));
-            for r in batch.iter().filter(|r| a <= r.seq && r.seq <= b) {
-                let origin = wire::Origin {
-                    topic: topics::RAW,
-                    partition: r.seq.partition,
-                    offset: r.seq.offset,
-                    key: Some(symbol.to_string()),
-                };
-                // The tick as parsed (re-encoded): the original bytes are gone by now.
-                let payload = wire::encode_raw_tick(&r.tick);
-                let letter = wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
-                send_dead_letter(&self.dlq, &self.metrics, &letter).await;
-                self.skip.insert(r.seq);
-            }
+            .is_some_and(|(a, b)| first <= *b && *a <= last)
+        {
+            tracing::error!(%symbol, error = failure, "symbol failed again on the same trades; replaying them one by one");
+            let (_, to) = self.failures.remove(&symbol).unwrap_or((first, last));
+            self.suspects.insert(symbol, Suspect { to, culprits: 0 });
         } else {
             tracing::error!(%symbol, error = failure, "symbol failed; restarting it from its checkpoint and replaying its partition");
             self.failures.insert(symbol, (first, last));
         }
-        self.replay(first.partition, groups);
+        self.replay(partition, groups);
+    }
+
+    /// Sends a tick the pipeline cannot process to the DLQ; replays skip it from now on.
+    async fn dead_letter_tick(&mut self, symbol: Symbol, r: &TickRecord, failure: &str) {
+        let origin = wire::Origin {
+            topic: topics::RAW,
+            partition: r.seq.partition,
+            offset: r.seq.offset,
+            key: Some(symbol.to_string()),
+        };
+        // The tick as parsed (re-encoded): the original bytes are gone by now.
+        let payload = wire::encode_raw_tick(&r.tick);
+        let letter = wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
+        send_dead_letter(&self.dlq, &self.metrics, &letter).await;
+        self.skip.insert(r.seq);
     }
 
     /// Reads `partition` again from the last commit (or from where this consumer started
@@ -511,10 +611,14 @@ impl ConsumeLoop {
             .map(|(s, _)| *s)
             .collect();
         for s in lost {
-            self.supervisors.remove(&s);
+            if let Some(supervisor) = self.supervisors.remove(&s) {
+                // do_send: one message per symbol lost, and it must not be dropped.
+                supervisor.do_send(Retire);
+            }
             self.partition_of.remove(&s);
             self.touched.remove(&s);
             self.failures.remove(&s);
+            self.suspects.remove(&s);
         }
         for p in partitions {
             self.positions.remove(p);
@@ -576,5 +680,6 @@ impl ConsumeLoop {
             .extend(positions.iter().map(|(p, n)| (*p, *n)));
         self.skip.retain(|s| !passed(s));
         self.failures.retain(|_, (_, last)| !passed(last));
+        self.suspects.retain(|_, s| !passed(&s.to));
     }
 }

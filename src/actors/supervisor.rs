@@ -77,6 +77,14 @@ struct SymbolState {
 #[rtype(result = "Result<(), StageError>")]
 pub struct TakeCheckpoint;
 
+/// The consumer no longer owns the symbol (its partition moved to another instance): the
+/// supervisor finishes what is in its mailbox, then falls silent — its idle clock must not
+/// close bars with what it saw while the new owner builds them from every trade. It stops
+/// once nothing refers to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
 /// Internal: the clock fired.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -104,6 +112,10 @@ pub struct SymbolSupervisor {
     dirty: bool,
     /// Event time of the latest tick and when it arrived, for the idle clock.
     last_event: Option<(Timestamp, Instant)>,
+    /// The idle clock, cancelled on [`Retire`].
+    clock: Option<SpawnHandle>,
+    /// Retired: no clock, also after a restart.
+    retired: bool,
 }
 
 impl SymbolSupervisor {
@@ -128,6 +140,8 @@ impl SymbolSupervisor {
             last_seq: None,
             dirty: false,
             last_event: None,
+            clock: None,
+            retired: false,
         }
     }
 
@@ -255,12 +269,15 @@ impl Actor for SymbolSupervisor {
                     act.start_stages(state);
                 }),
         );
-        ctx.run_interval(CLOCK_EVERY, |act, ctx| {
-            if act.last_event.is_some() {
-                // try_send: a busy symbol does not need the clock, and the mailbox stays bounded.
-                let _ = ctx.address().try_send(ClockTick);
-            }
-        });
+        if !self.retired {
+            self.clock = Some(ctx.run_interval(CLOCK_EVERY, |act, ctx| {
+                if act.last_event.is_some() {
+                    // try_send: a busy symbol does not need the clock, and the mailbox stays
+                    // bounded.
+                    let _ = ctx.address().try_send(ClockTick);
+                }
+            }));
+        }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -279,6 +296,18 @@ impl Supervised for SymbolSupervisor {
         self.last_seq = None;
         self.dirty = false;
         self.last_event = None;
+        self.clock = None;
+    }
+}
+
+impl Handler<Retire> for SymbolSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
+        self.retired = true;
+        if let Some(clock) = self.clock.take() {
+            ctx.cancel_future(clock);
+        }
     }
 }
 
@@ -354,7 +383,7 @@ impl Handler<ClockTick> for SymbolSupervisor {
     /// When no tick came for longer than the grace period, moves event time on by the wall
     /// time elapsed, so the last bars of a quiet spell close.
     fn handle(&mut self, _: ClockTick, _: &mut Self::Context) -> Self::Result {
-        let Some((event, at)) = self.last_event else {
+        let Some((event, at)) = self.last_event.filter(|_| !self.retired) else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
         let idle = at.elapsed();

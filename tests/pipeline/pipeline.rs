@@ -767,6 +767,70 @@ async fn a_second_instance_takes_over_partitions_mid_stream_and_nothing_is_lost_
 }
 
 #[actix_rt::test]
+async fn a_trade_the_pipeline_keeps_failing_on_is_the_only_one_dead_lettered() {
+    // A bug that trips on one particular trade: the symbol fails, its partition is replayed,
+    // it fails again on the same ticks, they go one by one, and only that trade goes to the
+    // DLQ; everything else of the symbol is stored and in its bars.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let symbols = ["AAPL", "PSN", "BTC-USD"];
+    let ticks = trades(&symbols, 31);
+    let poisoned = tickflow::domain::Symbol::parse("PSN").unwrap();
+    let own: Vec<_> = ticks.iter().filter(|t| t.symbol() == poisoned).collect();
+    // A trade in the second half whose time no other trade of the symbol shares.
+    let bad = **own[own.len() / 2..]
+        .iter()
+        .find(|t| own.iter().filter(|u| u.ts() == t.ts()).count() == 1)
+        .unwrap();
+    tickflow::fault::poison(poisoned, bad.ts(), true);
+    publish(&producer(kafka.bootstrap_servers()), &ticks);
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "poisoned-trade",
+    ))
+    .await;
+    let client = db.client().await;
+    let want = ticks.len() as i64 - 1;
+    assert_eq!(
+        wait_for_ticks(&client, want, Duration::from_secs(60)).await,
+        want,
+        "every other trade stored"
+    );
+    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
+    // The last replay reaches the end of the partition again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let restarts = app.metrics.symbol_restarts.get();
+    app.shutdown().await;
+    tickflow::fault::poison(poisoned, bad.ts(), false);
+    // Failed in a batch, again in the replay, then on the trade itself.
+    assert!(restarts >= 3, "{restarts} restarts");
+    let letters: Vec<DeadLetter> = read_topic(
+        kafka.bootstrap_servers(),
+        topics::DLQ,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|(_, p)| serde_json::from_slice(p).expect("one dead-letter format"))
+    .collect();
+    assert_eq!(letters.len(), 1, "only the poisoned trade is dead-lettered");
+    let letter = &letters[0];
+    assert_eq!(letter.reason, "processing_failed");
+    assert!(letter.error.contains("poisoned trade"), "{}", letter.error);
+    let dead = tickflow::kafka::wire::parse_raw_tick(letter.payload.as_bytes()).unwrap();
+    assert_eq!(
+        (dead.symbol(), dead.ts(), dead.price()),
+        (poisoned, bad.ts(), bad.price())
+    );
+    let kept: Vec<_> = ticks
+        .iter()
+        .filter(|t| !(t.symbol() == poisoned && t.ts() == bad.ts()))
+        .copied()
+        .collect();
+    assert_bars_and_realtime_exact(&client, &symbols, &kept).await;
+}
+
+#[actix_rt::test]
 async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
