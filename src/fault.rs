@@ -56,3 +56,25 @@ pub fn maybe_panic(symbol: Symbol) {
     };
     assert!(!fire, "injected fault for {symbol}");
 }
+
+static CLOCK_FAULTS: Mutex<Vec<Symbol>> = Mutex::new(Vec::new());
+
+/// Makes the next idle-clock advance of `symbol` fail (no caller waits on it).
+pub fn arm_clock_fault(symbol: Symbol) {
+    // unwrap: nothing panics while holding the lock.
+    CLOCK_FAULTS.lock().unwrap().push(symbol);
+}
+
+/// Whether a clock fault is still armed for `symbol`.
+pub fn clock_fault_armed(symbol: Symbol) -> bool {
+    // unwrap: see `arm_clock_fault`.
+    CLOCK_FAULTS.lock().unwrap().contains(&symbol)
+}
+
+/// Takes an armed clock fault for `symbol`.
+pub fn take_clock_fault(symbol: Symbol) -> bool {
+    // unwrap: see `arm_clock_fault`.
+    let mut armed = CLOCK_FAULTS.lock().unwrap();
+    let found = armed.iter().position(|s| *s == symbol);
+    found.map(|i| armed.remove(i)).is_some()
+}

@@ -11,7 +11,7 @@
 //! Sends to supervisors are awaited (`send().await` on bounded mailboxes): a slow stage
 //! slows intake instead of growing memory.
 
-use crate::actors::messages::{Outputs, TickBatch};
+use crate::actors::messages::{Outputs, StageError, TickBatch};
 use crate::actors::publisher::{DeliveryCounter, send_dead_letter};
 use crate::actors::supervisor::{Retire, SymbolSettings, SymbolSupervisor, TakeCheckpoint};
 use crate::domain::Symbol;
@@ -55,8 +55,23 @@ enum Delivery {
 enum Failure {
     /// The supervisor's mailbox is gone (its arbiter stopped): not the ticks' fault.
     Unreachable(String),
-    /// A stage failed; `at` is the tick it failed on when the ticks went one by one.
+    /// The supervisor went back to its checkpoint for a reason other than these ticks (a
+    /// subscriber or child failed, or it restarted on its own): replay, blame nothing.
+    NotTheTicks(String),
+    /// Domain code panicked on these ticks; `at` is the tick when they went one by one.
     Stage { error: String, at: Option<Seq> },
+}
+
+impl Failure {
+    fn of(e: StageError, at: Option<Seq>) -> Self {
+        match e {
+            StageError::Panicked(_) => Self::Stage {
+                error: e.to_string(),
+                at,
+            },
+            _ => Self::NotTheTicks(e.to_string()),
+        }
+    }
 }
 
 impl Delivery {
@@ -64,10 +79,7 @@ impl Delivery {
         match self {
             Self::Batch(request) => match request.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(Failure::Stage {
-                    error: e.to_string(),
-                    at: None,
-                }),
+                Ok(Err(e)) => Err(Failure::of(e, None)),
                 Err(e) => Err(Failure::Unreachable(e.to_string())),
             },
             Self::OneByOne(ticks) => ticks.await,
@@ -75,17 +87,25 @@ impl Delivery {
     }
 }
 
-/// Sends `ticks` to `addr` one at a time, each after the previous one succeeded.
-async fn one_by_one(addr: Addr<SymbolSupervisor>, ticks: Arc<[TickRecord]>) -> Result<(), Failure> {
-    for r in ticks.iter() {
+/// Sends `ticks` up to `to` to `addr` one at a time, each after the previous one
+/// succeeded, then the rest in one message.
+async fn one_by_one(
+    addr: Addr<SymbolSupervisor>,
+    ticks: Arc<[TickRecord]>,
+    to: Seq,
+) -> Result<(), Failure> {
+    let split = ticks.partition_point(|r| r.seq <= to);
+    for r in &ticks[..split] {
         match addr.send(TickBatch(Arc::from([*r]))).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Failure::Stage {
-                    error: e.to_string(),
-                    at: Some(r.seq),
-                });
-            }
+            Ok(Err(e)) => return Err(Failure::of(e, Some(r.seq))),
+            Err(e) => return Err(Failure::Unreachable(e.to_string())),
+        }
+    }
+    if split < ticks.len() {
+        match addr.send(TickBatch(ticks[split..].into())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Failure::of(e, None)),
             Err(e) => return Err(Failure::Unreachable(e.to_string())),
         }
     }
@@ -318,11 +338,21 @@ impl ConsumeLoop {
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
-                    self.commit().await;
+                    self.handle_revocations(&mut groups);
+                    self.commit(&mut groups).await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     return Ok(());
+                }
+                Some(RebalanceEvent::Revoked(parts)) = self.rebalances.recv() => {
+                    // Reported while idle: retire the lost symbols now, before their idle
+                    // clocks close bars their new owner is building.
+                    if let Some(d) = in_flight.take() {
+                        self.settle(d, &mut groups).await;
+                    }
+                    self.revoke(&parts, &mut groups);
+                    self.handle_revocations(&mut groups);
                 }
                 _ = commit_timer.tick() => {
                     // A commit covers only rounds whose outcome is known, and no partition
@@ -331,7 +361,7 @@ impl ConsumeLoop {
                         self.settle(d, &mut groups).await;
                     }
                     self.handle_revocations(&mut groups);
-                    self.commit().await;
+                    self.commit(&mut groups).await;
                 }
                 chunk = stream.next() => {
                     let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
@@ -430,7 +460,7 @@ impl ConsumeLoop {
             let batch: Arc<[TickRecord]> = ticks.into();
             let delivery = match self.suspects.get(&symbol) {
                 Some(s) if batch[0].seq <= s.to => {
-                    Delivery::OneByOne(Box::pin(one_by_one(addr, batch.clone())))
+                    Delivery::OneByOne(Box::pin(one_by_one(addr, batch.clone(), s.to)))
                 }
                 _ => Delivery::Batch(addr.send(TickBatch(batch.clone()))),
             };
@@ -456,6 +486,13 @@ impl ConsumeLoop {
                     continue;
                 }
                 Err(Failure::Stage { error, at }) => (error, at),
+                Err(Failure::NotTheTicks(e)) => {
+                    tracing::warn!(%symbol, error = %e, "symbol back at its checkpoint; replaying its partition");
+                    if let Some(first) = batch.first() {
+                        self.replay(first.seq.partition, groups);
+                    }
+                    continue;
+                }
                 Err(Failure::Unreachable(e)) => {
                     // The mailbox is gone (its arbiter stopped): not the ticks' fault. A new
                     // supervisor resumes from the checkpoint; nothing is dead-lettered.
@@ -630,25 +667,44 @@ impl ConsumeLoop {
     }
 
     /// Checkpoints touched symbols, waits until everything is durable, commits offsets.
-    async fn commit(&mut self) {
+    async fn commit(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
         if self.positions.is_empty() {
             return;
         }
         let touched: Vec<Symbol> = self.touched.drain().collect();
         let checkpoints: Vec<_> = touched
             .iter()
-            .filter_map(|s| self.supervisors.get(s).map(|a| a.send(TakeCheckpoint)))
+            .filter_map(|s| {
+                let request = self.supervisors.get(s)?.send(TakeCheckpoint);
+                Some(async move { (*s, request.await) })
+            })
             .collect();
-        for r in futures_util::future::join_all(checkpoints).await {
-            if let Err(e) = r
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-            {
-                tracing::error!(error = %e, "checkpoint failed; not committing");
-                // They are asked again next time, whether or not they see new ticks.
-                self.touched.extend(touched);
-                return;
+        let mut checkpointed = true;
+        for (symbol, r) in futures_util::future::join_all(checkpoints).await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(StageError::Restarted)) => {
+                    // It went back to its checkpoint on its own: rebuild it by replaying.
+                    tracing::warn!(%symbol, "symbol back at its checkpoint; replaying its partition");
+                    if let Some(p) = self.partition_of.get(&symbol).copied() {
+                        self.replay(p, groups);
+                    }
+                    checkpointed = false;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(%symbol, error = %e, "checkpoint failed; not committing");
+                    checkpointed = false;
+                }
+                Err(e) => {
+                    tracing::error!(%symbol, error = %e, "checkpoint failed; not committing");
+                    checkpointed = false;
+                }
             }
+        }
+        if !checkpointed {
+            // They are asked again next time, whether or not they see new ticks.
+            self.touched.extend(touched);
+            return;
         }
         if let Err(e) = self.outputs.flush().await {
             tracing::error!(error = %e, "outputs not durable; not committing");

@@ -17,6 +17,10 @@ pub enum StageError {
     ChildGone(String),
     #[error("subscriber failed: {0}")]
     Subscriber(String),
+    /// The supervisor went back to its checkpoint after a failure nobody was waiting on
+    /// (its idle clock): its partition must be replayed before it can go on.
+    #[error("restarted from its checkpoint after a failure of its own")]
+    Restarted,
 }
 
 impl From<MailboxError> for StageError {

@@ -116,6 +116,10 @@ pub struct SymbolSupervisor {
     clock: Option<SpawnHandle>,
     /// Retired: no clock, also after a restart.
     retired: bool,
+    /// Restarted after its clock failed, which no caller saw: the next tick batch or
+    /// checkpoint request is refused with [`StageError::Restarted`] so that the consumer
+    /// replays the partition (survives the restart).
+    restarted_unasked: bool,
 }
 
 impl SymbolSupervisor {
@@ -142,6 +146,7 @@ impl SymbolSupervisor {
             last_event: None,
             clock: None,
             retired: false,
+            restarted_unasked: false,
         }
     }
 
@@ -316,6 +321,9 @@ impl Handler<TickBatch> for SymbolSupervisor {
 
     /// Processes the ticks not yet accounted for: metrics here, bars in the children.
     fn handle(&mut self, msg: TickBatch, ctx: &mut Self::Context) -> Self::Result {
+        if std::mem::take(&mut self.restarted_unasked) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
+        }
         let last = self.last_seq;
         let fresh: Arc<[crate::output::TickRecord]> =
             match msg.0.iter().position(|r| last.is_none_or(|s| r.seq > s)) {
@@ -398,9 +406,21 @@ impl Handler<ClockTick> for SymbolSupervisor {
             .map(|s| s.builder.send(AdvanceClock(now)))
             .collect();
         let work = self.deliver(OutputBatch::default(), pending);
+        #[cfg(feature = "fault-injection")]
+        let work = {
+            let fault = crate::fault::take_clock_fault(self.symbol);
+            async move {
+                let res = work.await;
+                if fault {
+                    return Err(StageError::Panicked("injected fault: clock".into()));
+                }
+                res
+            }
+        };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
                 tracing::error!(symbol = %act.symbol, error = %e, "clock advance failed");
+                act.restarted_unasked = true;
                 ctx.stop();
             }
         })))
@@ -413,6 +433,9 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
     /// Gathers the children's state and hands a checkpoint to the writer, after every
     /// output it accounts for.
     fn handle(&mut self, _: TakeCheckpoint, _: &mut Self::Context) -> Self::Result {
+        if std::mem::take(&mut self.restarted_unasked) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
+        }
         let Some(seq) = self.last_seq.filter(|_| self.dirty) else {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         };

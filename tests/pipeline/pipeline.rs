@@ -831,6 +831,52 @@ async fn a_trade_the_pipeline_keeps_failing_on_is_the_only_one_dead_lettered() {
 }
 
 #[actix_rt::test]
+async fn a_symbol_whose_idle_clock_fails_is_replayed_not_left_with_a_gap() {
+    // The idle clock fails with no caller waiting: the supervisor goes back to its
+    // checkpoint (none: nothing is committed before the fault), and its next batch must
+    // make the consumer replay the partition instead of landing on a state that lacks
+    // every tick before it.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    // The middle symbol's trades straddle the halves.
+    let symbols = ["AAPL", "CLKF", "BTC-USD"];
+    let ticks = trades(&symbols, 41);
+    let producer = producer(kafka.bootstrap_servers());
+    let half = ticks.len() / 2;
+    publish(&producer, &ticks[..half]);
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "clock-fault");
+    s.commit_interval = Duration::from_secs(3600);
+    let app = spawn_app(s).await;
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, half as i64, Duration::from_secs(60)).await,
+        half as i64
+    );
+    let broken = tickflow::domain::Symbol::parse("CLKF").unwrap();
+    tickflow::fault::arm_clock_fault(broken);
+    // The clock runs once the symbol is idle for the grace period.
+    let start = std::time::Instant::now();
+    while tickflow::fault::clock_fault_armed(broken) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the clock never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    publish(&producer, &ticks[half..]);
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(60)).await,
+        ticks.len() as i64
+    );
+    wait_until_consumed(&app.metrics, ticks.len() as u64).await;
+    // The replay reaches the end of the partition again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app.metrics.symbol_restarts.get() >= 1, "{broken} restarted");
+    app.shutdown().await;
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+}
+
+#[actix_rt::test]
 async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
