@@ -34,6 +34,9 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a round waits for more messages before it is dispatched.
 const ROUND_LINGER: Duration = Duration::from_millis(5);
 
+/// How long the consumer waits for messages before it settles the round in flight anyway.
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(20);
+
 /// Different trades a symbol may fail on, one by one, within one failed range before the
 /// rest of that range goes to the DLQ at once (a symbol failing on every trade would
 /// otherwise cost a replay per trade).
@@ -353,6 +356,14 @@ impl ConsumeLoop {
                     }
                     self.revoke(&parts, &mut groups);
                     self.handle_revocations(&mut groups);
+                }
+                _ = tokio::time::sleep(SETTLE_WHEN_IDLE), if in_flight.is_some() => {
+                    // Nothing new to read: settle the round in flight now, so that a failure
+                    // in it is recovered (replayed) without waiting for more messages or for
+                    // the next commit.
+                    if let Some(d) = in_flight.take() {
+                        self.settle(d, &mut groups).await;
+                    }
                 }
                 _ = commit_timer.tick() => {
                     // A commit covers only rounds whose outcome is known, and no partition

@@ -877,6 +877,37 @@ async fn a_symbol_whose_idle_clock_fails_is_replayed_not_left_with_a_gap() {
 }
 
 #[actix_rt::test]
+async fn a_failure_in_the_last_round_before_a_quiet_spell_is_recovered_at_once() {
+    // Commits an hour apart and nothing more to read: only the consumer settling its round
+    // in flight when idle notices that the last round failed and replays it.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let symbols = ["AAPL", "QUIET"];
+    let ticks = trades(&symbols, 51);
+    let (last, before) = ticks.split_last().unwrap();
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, before);
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "quiet-spell");
+    s.commit_interval = Duration::from_secs(3600);
+    let app = spawn_app(s).await;
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, before.len() as i64, Duration::from_secs(60)).await,
+        before.len() as i64
+    );
+    tickflow::fault::arm_panics(last.symbol(), 1);
+    publish(&producer, std::slice::from_ref(last));
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(30)).await,
+        ticks.len() as i64,
+        "the failed last trade is replayed and stored"
+    );
+    assert!(app.metrics.symbol_restarts.get() >= 1);
+    app.shutdown().await;
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+}
+
+#[actix_rt::test]
 async fn a_symbol_that_keeps_failing_goes_to_the_dlq_and_nothing_is_lost() {
     let kafka = broker(3);
     let db = TestDatabase::create().await;
