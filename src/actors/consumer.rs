@@ -236,6 +236,7 @@ impl TickConsumer {
                 seen_until: HashMap::new(),
                 failures: HashMap::new(),
                 suspects: HashMap::new(),
+                blameless_replays: 0,
                 skip: HashSet::new(),
             }),
             stop: None,
@@ -307,6 +308,9 @@ struct ConsumeLoop {
     failures: HashMap<Symbol, (Seq, Seq)>,
     /// Symbols that failed again on the same ticks: their ticks now go one by one.
     suspects: HashMap<Symbol, Suspect>,
+    /// Consecutive rounds that replayed for no fault of their ticks: each pauses longer
+    /// before going on (a dead subscriber must not spin the consumer).
+    blameless_replays: u32,
     /// Ticks dead-lettered after failing twice, skipped when the replay reads them.
     skip: HashSet<Seq>,
 }
@@ -486,6 +490,7 @@ impl ConsumeLoop {
             |(symbol, batch, delivery)| async move { (symbol, batch, delivery.outcome().await) },
         ))
         .await;
+        let mut blameless = false;
         for (symbol, batch, result) in outcomes {
             let (failure, at) = match result {
                 Ok(()) => {
@@ -502,6 +507,7 @@ impl ConsumeLoop {
                     if let Some(first) = batch.first() {
                         self.replay(first.seq.partition, groups);
                     }
+                    blameless = true;
                     continue;
                 }
                 Err(Failure::Unreachable(e)) => {
@@ -516,6 +522,13 @@ impl ConsumeLoop {
                 }
             };
             self.recover(symbol, &batch, &failure, at, groups).await;
+        }
+        if blameless {
+            self.blameless_replays += 1;
+            let pause = Duration::from_millis(10 << self.blameless_replays.min(9));
+            tokio::time::sleep(pause).await;
+        } else {
+            self.blameless_replays = 0;
         }
     }
 
