@@ -140,35 +140,6 @@ fn publish(bootstrap: &str, topic: &str, ticks: &[Tick], consumed: &AtomicUsize,
     p.flush(Duration::from_secs(60)).unwrap();
 }
 
-/// A plain StreamConsumer reading and parsing `n` messages, committing every 5,000.
-async fn bare_consume(bootstrap: &str, topic: &str, n: usize, consumed: &AtomicUsize) -> Duration {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("bare-{}", rand::random::<u32>()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        // As the pipeline's consumer: short fetch waits, so pacing does not idle it.
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    let mut seen = 0;
-    let mut stream = c.stream();
-    let mut start = None;
-    while seen < n {
-        let m = stream.next().await.unwrap().unwrap();
-        start.get_or_insert_with(Instant::now);
-        std::hint::black_box(wire::parse_raw_tick(m.payload().unwrap()).unwrap());
-        seen += 1;
-        consumed.store(seen, Ordering::Relaxed);
-        if seen % 5000 == 0 {
-            c.commit_message(&m, rdkafka::consumer::CommitMode::Async)
-                .unwrap();
-        }
-    }
-    start.unwrap().elapsed()
-}
-
 fn settings(bootstrap: &str, group: &str) -> Settings {
     Settings {
         kafka_bootstrap: Some(bootstrap.to_owned()),
@@ -272,6 +243,11 @@ struct OutputMix {
 }
 
 impl OutputMix {
+    /// No output traffic: the bare consumer.
+    fn none() -> Self {
+        Self { topics: Vec::new() }
+    }
+
     /// Reads up to 2,000 of the messages the pipeline left on each output topic of `kafka`.
     fn sample(bootstrap: &str, n: usize, published: [u64; 3]) -> Self {
         let topics = OUTPUT_TOPICS
@@ -304,9 +280,11 @@ impl OutputMix {
     }
 }
 
-/// Bare consume plus the pipeline's output traffic: reads and parses the same messages
-/// and, for each, publishes what the pipeline published per tick (same producer settings,
-/// same keys, real payloads) — the Kafka work alone, before any bar, indicator or store.
+/// A plain `StreamConsumer` reading and parsing `n` messages of the raw topic, committing
+/// every 5,000, and for each publishing what `mix` says the pipeline published per tick
+/// (same producer settings, same keys, real payloads). With [`OutputMix::none`] it is the
+/// bare consume, the ceiling of any Kafka consumer here; with the pipeline's mix it is
+/// the Kafka work alone, before any bar, indicator or store.
 async fn consume_and_publish(
     bootstrap: &str,
     n: usize,
@@ -315,14 +293,17 @@ async fn consume_and_publish(
 ) -> Duration {
     let c: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("kafka-only-{}", rand::random::<u32>()))
+        .set("group.id", format!("baseline-{}", rand::random::<u32>()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        // As the pipeline's consumer: short fetch waits, so pacing does not idle it.
         .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap();
     c.subscribe(&[topics::RAW]).unwrap();
-    let producer = tickflow::actors::publisher::producer(bootstrap).unwrap();
+    // The bare consumer has no producer at all.
+    let producer =
+        (!mix.topics.is_empty()).then(|| tickflow::actors::publisher::producer(bootstrap).unwrap());
     let mut owed = vec![0.0f64; mix.topics.len()];
     let mut sent = 0usize;
     let mut seen = 0;
@@ -331,13 +312,14 @@ async fn consume_and_publish(
     while seen < n {
         let m = stream.next().await.unwrap().unwrap();
         start.get_or_insert_with(Instant::now);
-        let tick = wire::parse_raw_tick(m.payload().unwrap()).unwrap();
+        let tick = std::hint::black_box(wire::parse_raw_tick(m.payload().unwrap()).unwrap());
         for ((topic, per_tick, samples), owed) in mix.topics.iter().zip(&mut owed) {
             *owed += per_tick;
             while *owed >= 1.0 {
                 let payload = &samples[sent % samples.len()];
+                // unwrap: a mix with topics has a producer.
                 tickflow::actors::publisher::send_waiting(
-                    &producer,
+                    producer.as_ref().unwrap(),
                     topic,
                     tick.symbol().as_str(),
                     payload,
@@ -356,7 +338,9 @@ async fn consume_and_publish(
         }
     }
     let took = start.unwrap().elapsed();
-    producer.flush(Duration::from_secs(60)).unwrap();
+    if let Some(p) = producer {
+        p.flush(Duration::from_secs(60)).unwrap();
+    }
     took
 }
 
@@ -508,7 +492,8 @@ fn main() {
                     let (kafka, producer) =
                         broker_with_producer(data.clone(), symbols, consumed.clone());
                     let bare =
-                        bare_consume(kafka.bootstrap_servers(), topics::RAW, n, &consumed).await;
+                        consume_and_publish(kafka.bootstrap_servers(), n, &consumed, &OutputMix::none())
+                            .await;
                     producer.join().unwrap();
                     drop(kafka);
                     let consumed = Arc::new(AtomicUsize::new(0));
