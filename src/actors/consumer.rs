@@ -342,10 +342,10 @@ impl ConsumeLoop {
         loop {
             tokio::select! {
                 done = &mut stop => {
+                    self.handle_revocations(&mut groups);
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
-                    self.handle_revocations(&mut groups);
                     self.commit(&mut groups).await;
                     if let Ok(done) = done {
                         let _ = done.send(());
@@ -355,11 +355,11 @@ impl ConsumeLoop {
                 Some(RebalanceEvent::Revoked(parts)) = self.rebalances.recv() => {
                     // Reported while idle: retire the lost symbols now, before their idle
                     // clocks close bars their new owner is building.
+                    self.revoke(&parts, &mut groups);
+                    self.handle_revocations(&mut groups);
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
-                    self.revoke(&parts, &mut groups);
-                    self.handle_revocations(&mut groups);
                 }
                 _ = tokio::time::sleep(SETTLE_WHEN_IDLE), if in_flight.is_some() => {
                     // Nothing new to read: settle the round in flight now, so that a failure
@@ -372,10 +372,10 @@ impl ConsumeLoop {
                 _ = commit_timer.tick() => {
                     // A commit covers only rounds whose outcome is known, and no partition
                     // this instance has lost.
+                    self.handle_revocations(&mut groups);
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
-                    self.handle_revocations(&mut groups);
                     self.commit(&mut groups).await;
                 }
                 chunk = stream.next() => {
@@ -393,12 +393,13 @@ impl ConsumeLoop {
                     // The previous round must be settled (a failure replays its partition:
                     // this round's ticks of it are dropped, they come again) before this one
                     // goes out, so one symbol's batches stay in order.
+                    // Revocations reported while this round was read: its ticks of lost
+                    // partitions are dropped (their new owner reads them), and the lost
+                    // symbols retire before anything else waits.
+                    self.handle_revocations(&mut groups);
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
-                    // Revocations reported while this round was read: its ticks of lost
-                    // partitions are dropped (their new owner reads them).
-                    self.handle_revocations(&mut groups);
                     in_flight = Some(self.dispatch(&mut groups));
                 }
             }
@@ -492,6 +493,11 @@ impl ConsumeLoop {
         .await;
         let mut blameless = false;
         for (symbol, batch, result) in outcomes {
+            if result.is_err() && !self.partition_of.contains_key(&symbol) {
+                // Its partition was revoked meanwhile: the new owner resumes from the
+                // checkpoint and the last commit; nothing to replay or blame here.
+                continue;
+            }
             let (failure, at) = match result {
                 Ok(()) => {
                     // A suspect that got through its range is cleared.
@@ -720,7 +726,13 @@ impl ConsumeLoop {
                     checkpointed = false;
                 }
                 Err(e) => {
-                    tracing::error!(%symbol, error = %e, "checkpoint failed; not committing");
+                    // Its mailbox is gone: start it again from its checkpoint by replaying
+                    // (otherwise no commit could ever succeed again).
+                    tracing::error!(%symbol, error = %e, "symbol unreachable; not committing, replaying its partition");
+                    self.supervisors.remove(&symbol);
+                    if let Some(p) = self.partition_of.get(&symbol).copied() {
+                        self.replay(p, groups);
+                    }
                     checkpointed = false;
                 }
             }

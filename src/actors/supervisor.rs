@@ -120,6 +120,9 @@ pub struct SymbolSupervisor {
     /// checkpoint request is refused with [`StageError::Restarted`] so that the consumer
     /// replays the partition (survives the restart).
     restarted_unasked: bool,
+    /// Set by a restart: the writer is flushed before the checkpoint is read again, so a
+    /// checkpoint handed over just before the failure is not missed (survives the restart).
+    restarted: bool,
 }
 
 impl SymbolSupervisor {
@@ -147,6 +150,7 @@ impl SymbolSupervisor {
             clock: None,
             retired: false,
             restarted_unasked: false,
+            restarted: false,
         }
     }
 
@@ -232,11 +236,19 @@ impl Actor for SymbolSupervisor {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.metrics.symbols_active.inc();
         let (store, symbol) = (self.store.clone(), self.symbol);
+        let flush_first = std::mem::take(&mut self.restarted).then(|| self.outputs.db.clone());
         // `wait`: no tick is looked at before the state is restored.
         ctx.wait(
             {
                 let metrics = self.metrics.clone();
                 async move {
+                    if let Some(db) = flush_first {
+                        // A checkpoint handed to the writer before the failure must be the
+                        // one read back.
+                        if let Ok(Err(e)) = db.send(crate::actors::messages::Flush).await {
+                            tracing::warn!(%symbol, error = %e, "flush before restoring failed");
+                        }
+                    }
                     // Without its checkpoint the symbol cannot go on: wait for the store.
                     let mut backoff = Duration::from_millis(100);
                     loop {
@@ -302,6 +314,7 @@ impl Supervised for SymbolSupervisor {
         self.dirty = false;
         self.last_event = None;
         self.clock = None;
+        self.restarted = true;
     }
 }
 
@@ -329,7 +342,13 @@ impl Handler<TickBatch> for SymbolSupervisor {
             match msg.0.iter().position(|r| last.is_none_or(|s| r.seq > s)) {
                 Some(0) => msg.0,
                 Some(i) => msg.0[i..].into(),
-                None => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
+                None => {
+                    // All accounted for already (a replay): the idle clock still starts.
+                    if let Some(r) = msg.0.last() {
+                        self.last_event.get_or_insert((r.tick.ts(), Instant::now()));
+                    }
+                    return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+                }
             };
         let (symbol, tick_metrics, throttle) = (
             self.symbol,
