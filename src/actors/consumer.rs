@@ -390,13 +390,13 @@ impl ConsumeLoop {
                         taken += more.len();
                         self.accept_all(more, &mut groups).await;
                     }
-                    // The previous round must be settled (a failure replays its partition:
-                    // this round's ticks of it are dropped, they come again) before this one
-                    // goes out, so one symbol's batches stay in order.
                     // Revocations reported while this round was read: its ticks of lost
                     // partitions are dropped (their new owner reads them), and the lost
                     // symbols retire before anything else waits.
                     self.handle_revocations(&mut groups);
+                    // The previous round must be settled (a failure replays its partition:
+                    // this round's ticks of it are dropped, they come again) before this one
+                    // goes out, so one symbol's batches stay in order.
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
@@ -510,9 +510,7 @@ impl ConsumeLoop {
                 Err(Failure::Stage { error, at }) => (error, at),
                 Err(Failure::NotTheTicks(e)) => {
                     tracing::warn!(%symbol, error = %e, "symbol back at its checkpoint; replaying its partition");
-                    if let Some(first) = batch.first() {
-                        self.replay(first.seq.partition, groups);
-                    }
+                    self.replay_symbol(symbol, groups);
                     blameless = true;
                     continue;
                 }
@@ -521,9 +519,7 @@ impl ConsumeLoop {
                     // supervisor resumes from the checkpoint; nothing is dead-lettered.
                     tracing::warn!(%symbol, error = %e, "symbol unreachable; starting it again and replaying its partition");
                     self.supervisors.remove(&symbol);
-                    if let Some(first) = batch.first() {
-                        self.replay(first.seq.partition, groups);
-                    }
+                    self.replay_symbol(symbol, groups);
                     continue;
                 }
             };
@@ -611,6 +607,13 @@ impl ConsumeLoop {
         self.skip.insert(r.seq);
     }
 
+    /// Replays the partition `symbol` is read from (see [`Self::replay`]).
+    fn replay_symbol(&mut self, symbol: Symbol, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        if let Some(p) = self.partition_of.get(&symbol).copied() {
+            self.replay(p, groups);
+        }
+    }
+
     /// Reads `partition` again from the last commit (or from where this consumer started
     /// it). Ticks of it already read for the next round are dropped: they come again.
     fn replay(&mut self, partition: i32, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
@@ -657,8 +660,8 @@ impl ConsumeLoop {
         addr
     }
 
-    /// Applies the revocations the rebalance callback reported (called with no round in
-    /// flight).
+    /// Applies the revocations the rebalance callback reported (before the round in flight
+    /// is settled: its lost symbols' outcomes are then ignored).
     fn handle_revocations(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
         while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
             self.revoke(&parts, groups);
@@ -716,9 +719,7 @@ impl ConsumeLoop {
                 Ok(Err(StageError::Restarted)) => {
                     // It went back to its checkpoint on its own: rebuild it by replaying.
                     tracing::warn!(%symbol, "symbol back at its checkpoint; replaying its partition");
-                    if let Some(p) = self.partition_of.get(&symbol).copied() {
-                        self.replay(p, groups);
-                    }
+                    self.replay_symbol(symbol, groups);
                     checkpointed = false;
                 }
                 Ok(Err(e)) => {
@@ -730,9 +731,7 @@ impl ConsumeLoop {
                     // (otherwise no commit could ever succeed again).
                     tracing::error!(%symbol, error = %e, "symbol unreachable; not committing, replaying its partition");
                     self.supervisors.remove(&symbol);
-                    if let Some(p) = self.partition_of.get(&symbol).copied() {
-                        self.replay(p, groups);
-                    }
+                    self.replay_symbol(symbol, groups);
                     checkpointed = false;
                 }
             }
