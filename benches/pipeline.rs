@@ -28,7 +28,7 @@ use rdkafka::{ClientConfig, Message};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tickflow::actors::{DbWriterSettings, SymbolSettings};
+use tickflow::actors::DbWriterSettings;
 use tickflow::app::{App, FeedKind, Settings};
 use tickflow::domain::{
     BarBuilderConfig, Interval, Source, Symbol, Tick, Timestamp, TradingCalendar,
@@ -36,6 +36,7 @@ use tickflow::domain::{
 use tickflow::kafka::topics::{self, TopicSettings};
 use tickflow::kafka::{EmbeddedKafka, wire};
 use tickflow::output::{OutputBatch, Seq, TickRecord};
+use tickflow::pipeline::SymbolSettings;
 use tickflow::store::{MemoryLimits, PgStore, Retention, Store};
 
 const PARTITIONS: i32 = 6;
@@ -91,16 +92,12 @@ fn broker_with_producer(
     consumed: Arc<AtomicUsize>,
 ) -> (EmbeddedKafka, std::thread::JoinHandle<()>) {
     let window = IN_FLIGHT_PER_PARTITION * symbols.min(PARTITIONS as usize);
-    let topic_set: Vec<(String, i32)> = [
-        topics::RAW,
-        topics::OHLCV,
-        topics::ANALYTICS,
-        topics::REALTIME,
-        topics::DLQ,
-    ]
-    .iter()
-    .map(|t| ((*t).to_owned(), PARTITIONS))
-    .collect();
+    let topic_set: Vec<(String, i32)> = settings("", "")
+        .topics
+        .all()
+        .iter()
+        .map(|t| (t.name.to_owned(), t.partitions))
+        .collect();
     let kafka = EmbeddedKafka::start(1, topic_set).unwrap();
     let bootstrap = kafka.bootstrap_servers().to_owned();
     let producer =
@@ -183,6 +180,8 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
         group: group.to_owned(),
         max_batch: 20_000,
         commit_interval: Duration::from_secs(2),
+        // The bench's trades are stamped now.
+        max_clock_skew: Duration::from_secs(300),
         // `serve`'s default here (one per core); `TICKFLOW_BENCH_WORKERS` to compare.
         workers: std::env::var("TICKFLOW_BENCH_WORKERS")
             .ok()
@@ -303,7 +302,7 @@ async fn consume_and_publish(
     c.subscribe(&[topics::RAW]).unwrap();
     // The bare consumer has no producer at all.
     let producer =
-        (!mix.topics.is_empty()).then(|| tickflow::actors::publisher::producer(bootstrap).unwrap());
+        (!mix.topics.is_empty()).then(|| tickflow::kafka::Producer::new(bootstrap).unwrap());
     let mut owed = vec![0.0f64; mix.topics.len()];
     let mut sent = 0usize;
     let mut seen = 0;
@@ -318,14 +317,16 @@ async fn consume_and_publish(
             while *owed >= 1.0 {
                 let payload = &samples[sent % samples.len()];
                 // unwrap: a mix with topics has a producer.
-                tickflow::actors::publisher::send_waiting(
-                    producer.as_ref().unwrap(),
-                    topic,
-                    tick.symbol().as_str(),
-                    payload,
-                )
-                .await
-                .unwrap();
+                producer
+                    .as_ref()
+                    .unwrap()
+                    .send(tickflow::kafka::producer::Record::keyed(
+                        topic,
+                        tick.symbol().as_str(),
+                        payload,
+                    ))
+                    .await
+                    .unwrap();
                 sent += 1;
                 *owed -= 1.0;
             }
@@ -339,7 +340,7 @@ async fn consume_and_publish(
     }
     let took = start.unwrap().elapsed();
     if let Some(p) = producer {
-        p.flush(Duration::from_secs(60)).unwrap();
+        p.flush().await.unwrap();
     }
     took
 }
@@ -365,12 +366,12 @@ async fn persistence(n: usize) -> Option<(Duration, Duration)> {
     let rows: Vec<TickRecord> = ticks(n, 100, Market::Thin)
         .into_iter()
         .enumerate()
-        .map(|(i, tick)| TickRecord {
-            tick,
-            seq: Seq {
+        .map(|(i, tick)| {
+            let seq = Seq {
                 partition: 0,
                 offset: i as i64,
-            },
+            };
+            TickRecord { tick, seq, at: seq }
         })
         .collect();
 

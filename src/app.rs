@@ -1,16 +1,23 @@
 //! `App`: builds and runs the whole platform in one process, and stops it cleanly.
-//! Tests build it the same way (port 0, their own broker and database).
+//!
+//! [`App::build`] is a list of named steps — broker, epoch, store, pipeline, WebSockets,
+//! feed, bar ingest, backfill, retention, HTTP — each a function of its own. Tests build it
+//! the same way (port 0, their own broker and database).
 
+use crate::actors::broadcaster::{Broadcaster, Interest};
 use crate::actors::{
-    ConsumerSettings, DbWriter, DbWriterSettings, OutputPublisher, Outputs, Shutdown,
-    SymbolSettings, TickConsumer,
+    DbWriter, DbWriterSettings, Outputs, Shutdown, SupervisorContext, TickConsumer,
 };
-use crate::domain::Symbol;
-use crate::feeds::Simulator;
+use crate::backfill::{Backfiller, Job};
+use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::stream::{FeedState, Provider as StreamProvider};
-use crate::kafka::EmbeddedKafka;
+use crate::feeds::{Simulator, history::HistoryClient};
+use crate::kafka::backlog::{BacklogMonitor, EMBEDDED_BACKLOG_LIMIT};
+use crate::kafka::epoch::{self, BrokerEpoch};
 use crate::kafka::topics::{self, TopicSettings};
+use crate::kafka::{EmbeddedKafka, OutputPublisher, Producer};
 use crate::metrics::Metrics;
+use crate::pipeline::{ConsumerSettings, PipelineView, SymbolSettings};
 use crate::store::{MemoryLimits, MemoryStore, PgStore, Retention, Store};
 use crate::web::{self, AppState, health::KafkaProbe};
 use actix::prelude::*;
@@ -18,6 +25,7 @@ use anyhow::Context;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// Where ticks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +76,8 @@ pub struct Settings {
     pub group: String,
     pub max_batch: usize,
     pub commit_interval: Duration,
+    /// How far ahead of the clock a trade may be stamped before it is dead-lettered.
+    pub max_clock_skew: Duration,
     /// Arbiters the symbol actors are spread over.
     pub workers: usize,
     pub memory_limits: MemoryLimits,
@@ -84,16 +94,32 @@ pub struct App {
     pub http_addr: std::net::SocketAddr,
     /// The Kafka bootstrap servers in use.
     pub kafka_bootstrap: String,
+    /// The broker's epoch.
+    pub epoch: BrokerEpoch,
     pub store: Store,
     pub metrics: Metrics,
     consumer: Addr<TickConsumer>,
     outputs: Outputs,
     server: actix_web::dev::ServerHandle,
-    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    background: Vec<tokio::task::JoinHandle<()>>,
+    server_task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
     arbiters: Vec<Arbiter>,
     /// Kept last: the broker outlives every client above.
     embedded: Option<EmbeddedKafka>,
+}
+
+/// The broker in use: an external cluster, or the embedded one started here.
+pub struct Broker {
+    pub bootstrap: String,
+    pub embedded: Option<EmbeddedKafka>,
+}
+
+/// The running pipeline: its consumer, outputs and worker arbiters.
+pub struct Pipeline {
+    pub consumer: Addr<TickConsumer>,
+    pub outputs: Outputs,
+    pub arbiters: Vec<Arbiter>,
+    pub backlog: Arc<BacklogMonitor>,
 }
 
 impl App {
@@ -103,195 +129,43 @@ impl App {
     /// When the broker, the database or the listener cannot be set up.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let (bootstrap, embedded) = match &settings.kafka_bootstrap {
-            Some(b) => {
-                let created = topics::create_topics(b, &settings.topics).await?;
-                if !created.is_empty() {
-                    tracing::info!(?created, "topics created");
-                }
-                (b.clone(), None)
-            }
-            None => {
-                let specs = settings
-                    .topics
-                    .all()
-                    .iter()
-                    .map(|(n, _)| ((*n).to_owned(), settings.topics.partitions))
-                    .collect();
-                let k = EmbeddedKafka::start(1, specs)?;
-                (k.bootstrap_servers().to_owned(), Some(k))
-            }
-        };
-        tracing::info!(
-            "kafka bootstrap: {bootstrap}{}",
-            if embedded.is_some() {
-                " (embedded)"
-            } else {
-                ""
-            }
-        );
-
-        let store = match &settings.database_url {
-            Some(url) => Store::Postgres(PgStore::connect(url, settings.db_pool_size).await?),
-            None => Store::Memory(MemoryStore::new(settings.memory_limits)),
-        };
-        tracing::info!(
-            mode = store.mode(),
-            "store: {}",
-            if settings.database_url.is_some() {
-                "PostgreSQL"
-            } else {
-                "in memory (set DATABASE_URL to persist)"
-            }
-        );
-
-        // The DbWriter gets a thread of its own: the consumer loop keeps the system thread.
-        let db_arbiter = Arbiter::new();
-        let db = {
-            let (store, config, metrics) = (store.clone(), settings.db_writer, metrics.clone());
-            DbWriter::start_in_arbiter(&db_arbiter.handle(), move |_| {
-                DbWriter::new(store, config, metrics)
-            })
-        };
-        let publisher = Arc::new(OutputPublisher::new(&bootstrap, metrics.clone())?);
-        let interest = crate::actors::broadcaster::Interest::default();
-        let broadcaster =
-            crate::actors::broadcaster::Broadcaster::new(interest.clone(), metrics.clone()).start();
-        let outputs = Outputs {
-            db,
-            publisher: Some(publisher),
-            broadcaster: Some(broadcaster.clone().recipient()),
-        };
-        let mut arbiters: Vec<Arbiter> = (0..settings.workers.max(1))
-            .map(|_| Arbiter::new())
-            .collect();
-        let consumer = TickConsumer::new(
-            ConsumerSettings {
-                bootstrap: bootstrap.clone(),
-                group: settings.group.clone(),
-                max_batch: settings.max_batch,
-                commit_interval: settings.commit_interval,
-            },
-            Arc::new(settings.symbols.clone()),
-            store.clone(),
-            outputs.clone(),
-            metrics.clone(),
-            arbiters.iter().map(Arbiter::handle).collect(),
-        )?
-        .start();
-
-        arbiters.push(db_arbiter);
-        let mut background = Vec::new();
+        let broker = start_broker(&settings.kafka_bootstrap, &settings.topics).await?;
+        let epoch = epoch::establish(&broker.bootstrap, broker.embedded.is_some())
+            .await
+            .context("cannot establish the broker epoch")?;
+        tracing::info!(epoch = %epoch.id, "broker epoch");
+        let store = open_store(&settings).await?;
+        let pipeline = start_pipeline(&settings, &broker, &epoch, &store, &metrics).await?;
+        let (broadcaster, feeder) = start_websockets(&broker.bootstrap, &metrics);
+        let mut background = vec![feeder];
         let feed_state = Arc::new(FeedState::default());
-        // One explicit TLS crypto provider for https/wss (a second install is harmless).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let stream = match settings.feed {
-            FeedKind::Yahoo => Some(StreamProvider::Yahoo {
-                url: settings.yahoo_url.clone(),
-            }),
-            FeedKind::Twelvedata => Some(StreamProvider::TwelveData {
-                url: settings.twelvedata_ws_url.clone(),
-                api_key: settings
-                    .providers
-                    .twelvedata_api_key
-                    .clone()
-                    .filter(|k| !k.trim().is_empty())
-                    .context("--feed twelvedata needs TWELVEDATA_API_KEY")?,
-            }),
-            FeedKind::Sim | FeedKind::None => None,
-        };
-        if let Some(provider) = stream {
-            let producer = Arc::new(crate::actors::publisher::producer(&bootstrap)?);
-            tracing::info!(feed = ?settings.feed, symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), "feed: provider stream");
-            background.push(actix::spawn(crate::feeds::stream::run(
-                provider,
-                settings.feed_symbols.clone(),
-                producer,
-                metrics.clone(),
-                feed_state.clone(),
-            )));
-        } else if settings.feed == FeedKind::Sim {
-            let producer = Arc::new(crate::actors::publisher::producer(&bootstrap)?);
-            let sim = Simulator::new(&settings.feed_symbols, settings.sim_rate, rand::random());
-            tracing::info!(symbols = ?settings.feed_symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), rate = settings.sim_rate, "feed: simulator");
-            background.push(tokio::spawn(crate::feeds::simulator::run(
-                sim,
-                producer,
-                metrics.clone(),
-            )));
-        } else {
-            tracing::info!(
-                "feed: none (ticks come from other producers on {})",
-                topics::RAW
-            );
-        }
-        background.push(actix::spawn(crate::actors::topic_feeder::run(
-            bootstrap.clone(),
-            broadcaster.clone(),
-            interest,
-        )));
-        background.push(actix::spawn(crate::actors::bar_ingest::run(
-            bootstrap.clone(),
-            format!("{}-bar-ingest", settings.group),
-            store.clone(),
-            settings.symbols.clone(),
-            metrics.clone(),
-        )));
-        if let Some(every) = settings.backfill.every {
-            let jobs: Vec<(
-                Symbol,
-                crate::domain::Interval,
-                crate::domain::TradingCalendar,
-            )> = settings
-                .feed_symbols
-                .iter()
-                .flat_map(|s| {
-                    let cal = settings.symbols.calendar(*s);
-                    settings
-                        .symbols
-                        .intervals
-                        .iter()
-                        .map(move |i| (*s, *i, cal))
-                })
-                .collect();
-            let backfiller = crate::backfill::Backfiller::new(
-                crate::feeds::history::HistoryClient::new(&settings.providers),
-                store.clone(),
-                Arc::new(crate::actors::publisher::producer(&bootstrap)?),
-            );
-            tracing::info!(every = %humantime::format_duration(every), days = settings.backfill.days, "backfill: on start and periodically");
-            let p = &settings.providers;
-            if p.twelvedata_api_key
-                .as_deref()
-                .is_none_or(|k| k.trim().is_empty())
-                && p.alphavantage_api_key
-                    .as_deref()
-                    .is_none_or(|k| k.trim().is_empty())
-            {
-                tracing::warn!(
-                    "backfill: neither TWELVEDATA_API_KEY nor ALPHA_VANTAGE_API_KEY is set; no gap can be filled"
-                );
-            }
-            background.push(actix::spawn(backfill_job(
-                backfiller,
-                jobs,
-                settings.backfill.days,
-                every,
-            )));
-        }
+        background.extend(start_feed(
+            &settings,
+            &broker.bootstrap,
+            &metrics,
+            &pipeline.backlog,
+            &feed_state,
+        )?);
+        background.push(start_bar_ingest(
+            &settings,
+            &broker.bootstrap,
+            &store,
+            &metrics,
+        ));
+        background.extend(start_backfill(&settings, &broker.bootstrap, &store)?);
         background.push(tokio::spawn(retention_job(
             store.clone(),
             settings.retention.clone(),
             settings.retention_every,
         )));
-
-        let listener = TcpListener::bind(&settings.http_addr)
-            .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-        let http_addr = listener.local_addr()?;
         let state = AppState {
             metrics: metrics.clone(),
             store: store.clone(),
-            kafka: Arc::new(KafkaProbe::new(&bootstrap, embedded.is_some())?),
+            kafka: Arc::new(KafkaProbe::new(
+                &broker.bootstrap,
+                broker.embedded.is_some(),
+            )?),
+            backlog: pipeline.backlog.clone(),
             started: Instant::now(),
             broadcaster: Some(broadcaster),
             access: settings.access.clone(),
@@ -301,22 +175,20 @@ impl App {
                 settings.api_cache_ttl,
             )),
         };
-        let server = web::serve(listener, state)?;
-        let handle = server.handle();
-        let server_task = tokio::spawn(server);
-        tracing::info!("http: listening on http://{http_addr} (/health, /metrics)");
+        let (http_addr, server, server_task) = start_http(&settings.http_addr, state)?;
         Ok(Self {
             http_addr,
-            kafka_bootstrap: bootstrap,
+            kafka_bootstrap: broker.bootstrap,
+            epoch,
             store,
             metrics,
-            consumer,
-            outputs,
-            server: handle,
+            consumer: pipeline.consumer,
+            outputs: pipeline.outputs,
+            server,
             server_task,
             background,
-            arbiters,
-            embedded,
+            arbiters: pipeline.arbiters,
+            embedded: broker.embedded,
         })
     }
 
@@ -360,14 +232,289 @@ impl App {
     }
 }
 
+/// The external cluster (its topics created where missing), or an embedded broker with
+/// every topic.
+///
+/// # Errors
+/// When the cluster cannot be reached or the embedded broker cannot start.
+pub async fn start_broker(
+    external: &Option<String>,
+    topics: &TopicSettings,
+) -> anyhow::Result<Broker> {
+    let broker = match external {
+        Some(bootstrap) => {
+            let created = topics::create_topics(bootstrap, topics).await?;
+            if !created.is_empty() {
+                tracing::info!(?created, "topics created");
+            }
+            Broker {
+                bootstrap: bootstrap.clone(),
+                embedded: None,
+            }
+        }
+        None => {
+            let specs = topics
+                .all()
+                .iter()
+                .map(|t| (t.name.to_owned(), t.partitions))
+                .collect();
+            let embedded = EmbeddedKafka::start(1, specs)?;
+            Broker {
+                bootstrap: embedded.bootstrap_servers().to_owned(),
+                embedded: Some(embedded),
+            }
+        }
+    };
+    tracing::info!(
+        "kafka bootstrap: {}{}",
+        broker.bootstrap,
+        if broker.embedded.is_some() {
+            " (embedded)"
+        } else {
+            ""
+        }
+    );
+    Ok(broker)
+}
+
+/// PostgreSQL (migrated) when a URL is set, else the in-memory store.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = match &settings.database_url {
+        Some(url) => Store::Postgres(PgStore::connect(url, settings.db_pool_size).await?),
+        None => Store::Memory(MemoryStore::new(settings.memory_limits)),
+    };
+    tracing::info!(
+        mode = store.mode(),
+        "store: {}",
+        if settings.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "in memory (set DATABASE_URL to persist)"
+        }
+    );
+    Ok(store)
+}
+
+/// The database writer (on a thread of its own), the output publisher, the worker
+/// arbiters and the raw-topic consumer.
+///
+/// # Errors
+/// When a Kafka client cannot be created or the raw topic cannot be read.
+pub async fn start_pipeline(
+    settings: &Settings,
+    broker: &Broker,
+    epoch: &BrokerEpoch,
+    store: &Store,
+    metrics: &Metrics,
+) -> anyhow::Result<Pipeline> {
+    let db_arbiter = Arbiter::new();
+    let db = {
+        let (store, config, metrics) = (store.clone(), settings.db_writer, metrics.clone());
+        DbWriter::start_in_arbiter(&db_arbiter.handle(), move |_| {
+            DbWriter::new(store, config, metrics)
+        })
+    };
+    let outputs = Outputs {
+        db,
+        publisher: Some(Arc::new(OutputPublisher::new(
+            &broker.bootstrap,
+            metrics.clone(),
+        )?)),
+    };
+    let backlog = Arc::new(BacklogMonitor::new(
+        broker.embedded.is_some().then_some(EMBEDDED_BACKLOG_LIMIT),
+        metrics.clone(),
+    ));
+    let partitions = topics::partition_count(&broker.bootstrap, topics::RAW).await?;
+    let mut arbiters: Vec<Arbiter> = (0..settings.workers.max(1))
+        .map(|_| Arbiter::new())
+        .collect();
+    let consumer = TickConsumer::new(
+        ConsumerSettings {
+            bootstrap: broker.bootstrap.clone(),
+            group: settings.group.clone(),
+            max_batch: settings.max_batch,
+            commit_interval: settings.commit_interval,
+            max_clock_skew: settings.max_clock_skew,
+        },
+        partitions,
+        SupervisorContext {
+            settings: Arc::new(settings.symbols.clone()),
+            store: store.clone(),
+            outputs: outputs.clone(),
+            metrics: metrics.clone(),
+            view: Arc::new(PipelineView::new(epoch.id.clone())),
+        },
+        arbiters.iter().map(Arbiter::handle).collect(),
+        backlog.clone(),
+    )?
+    .start();
+    arbiters.push(db_arbiter);
+    Ok(Pipeline {
+        consumer,
+        outputs,
+        arbiters,
+        backlog,
+    })
+}
+
+/// The WebSocket broadcaster and the feeder that relays the topics to it.
+pub fn start_websockets(bootstrap: &str, metrics: &Metrics) -> (Addr<Broadcaster>, JoinHandle<()>) {
+    let interest = Interest::default();
+    let broadcaster = Broadcaster::new(interest.clone(), metrics.clone()).start();
+    let feeder = actix::spawn(crate::actors::topic_feeder::run(
+        bootstrap.to_owned(),
+        broadcaster.clone(),
+        interest,
+    ));
+    (broadcaster, feeder)
+}
+
+/// The configured feed: the simulator, a provider stream, or none.
+///
+/// # Errors
+/// When a feed lacks what it needs (an API key) or its producer cannot be created.
+pub fn start_feed(
+    settings: &Settings,
+    bootstrap: &str,
+    metrics: &Metrics,
+    backlog: &Arc<BacklogMonitor>,
+    state: &Arc<FeedState>,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let names: Vec<&str> = settings.feed_symbols.iter().map(Symbol::as_str).collect();
+    // One explicit TLS crypto provider for https/wss (a second install is harmless).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stream = match settings.feed {
+        FeedKind::Yahoo => StreamProvider::Yahoo {
+            url: settings.yahoo_url.clone(),
+        },
+        FeedKind::Twelvedata => StreamProvider::TwelveData {
+            url: settings.twelvedata_ws_url.clone(),
+            api_key: settings
+                .providers
+                .twelvedata_api_key
+                .clone()
+                .filter(|k| !k.trim().is_empty())
+                .context("--feed twelvedata needs TWELVEDATA_API_KEY")?,
+        },
+        FeedKind::Sim => {
+            let sim = Simulator::new(&settings.feed_symbols, settings.sim_rate, rand::random());
+            tracing::info!(symbols = ?names, rate = settings.sim_rate, "feed: simulator");
+            return Ok(Some(tokio::spawn(crate::feeds::simulator::run(
+                sim,
+                Producer::new(bootstrap)?,
+                backlog.clone(),
+                metrics.clone(),
+            ))));
+        }
+        FeedKind::None => {
+            tracing::info!(
+                "feed: none (ticks come from other producers on {})",
+                topics::RAW
+            );
+            return Ok(None);
+        }
+    };
+    tracing::info!(feed = ?settings.feed, symbols = ?names, "feed: provider stream");
+    Ok(Some(actix::spawn(crate::feeds::stream::run(
+        stream,
+        settings.feed_symbols.clone(),
+        Producer::new(bootstrap)?,
+        backlog.clone(),
+        metrics.clone(),
+        state.clone(),
+    ))))
+}
+
+/// The consumer that stores bars from the history topic (backfill, `replay --bars`).
+pub fn start_bar_ingest(
+    settings: &Settings,
+    bootstrap: &str,
+    store: &Store,
+    metrics: &Metrics,
+) -> JoinHandle<()> {
+    actix::spawn(crate::actors::bar_ingest::run(
+        bootstrap.to_owned(),
+        format!("{}-bar-ingest", settings.group),
+        store.clone(),
+        settings.symbols.clone(),
+        metrics.clone(),
+    ))
+}
+
+/// The periodic backfill of the feed's symbols, when configured.
+///
+/// # Errors
+/// When its producer cannot be created.
+pub fn start_backfill(
+    settings: &Settings,
+    bootstrap: &str,
+    store: &Store,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let Some(every) = settings.backfill.every else {
+        return Ok(None);
+    };
+    let jobs: Vec<(Symbol, Interval, TradingCalendar)> = settings
+        .feed_symbols
+        .iter()
+        .flat_map(|s| {
+            let cal = settings.symbols.calendar(*s);
+            settings
+                .symbols
+                .intervals
+                .iter()
+                .map(move |i| (*s, *i, cal))
+        })
+        .collect();
+    let backfiller = Backfiller::new(
+        HistoryClient::new(&settings.providers),
+        store.clone(),
+        Producer::new(bootstrap)?,
+    );
+    tracing::info!(every = %humantime::format_duration(every), days = settings.backfill.days, "backfill: on start and periodically");
+    let p = &settings.providers;
+    let no_key = |k: &Option<String>| k.as_deref().is_none_or(|k| k.trim().is_empty());
+    if no_key(&p.twelvedata_api_key) && no_key(&p.alphavantage_api_key) {
+        tracing::warn!(
+            "backfill: neither TWELVEDATA_API_KEY nor ALPHA_VANTAGE_API_KEY is set; no gap can be filled"
+        );
+    }
+    Ok(Some(actix::spawn(backfill_job(
+        backfiller,
+        jobs,
+        settings.backfill.days,
+        every,
+    ))))
+}
+
+/// The HTTP server on `addr`.
+///
+/// # Errors
+/// When the address cannot be listened on.
+pub fn start_http(
+    addr: &str,
+    state: AppState,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    actix_web::dev::ServerHandle,
+    JoinHandle<std::io::Result<()>>,
+)> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let http_addr = listener.local_addr()?;
+    let server = web::serve(listener, state)?;
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    tracing::info!("http: listening on http://{http_addr} (/health, /metrics)");
+    Ok((http_addr, handle, task))
+}
+
 /// Backfills each job's last `days` local dates now and every `every`.
 async fn backfill_job(
-    backfiller: crate::backfill::Backfiller,
-    jobs: Vec<(
-        Symbol,
-        crate::domain::Interval,
-        crate::domain::TradingCalendar,
-    )>,
+    backfiller: Backfiller,
+    jobs: Vec<(Symbol, Interval, TradingCalendar)>,
     days: u32,
     every: Duration,
 ) {
@@ -375,9 +522,10 @@ async fn backfill_job(
     loop {
         timer.tick().await;
         for (symbol, interval, calendar) in &jobs {
-            let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
-            let to = now.to_datetime().with_timezone(&calendar.tz()).date_naive();
-            let job = crate::backfill::Job {
+            let to = chrono::Utc::now()
+                .with_timezone(&calendar.tz())
+                .date_naive();
+            let job = Job {
                 symbol: *symbol,
                 interval: *interval,
                 calendar: *calendar,
@@ -392,7 +540,7 @@ async fn backfill_job(
                 Ok(r) => {
                     tracing::info!(%symbol, interval = interval.as_str(), chunks = r.chunks, bars = r.bars, failed = r.failed.len(), "backfill done")
                 }
-                Err(e) => tracing::warn!(%symbol, error = %format!("{e:#}"), "backfill failed"),
+                Err(e) => tracing::warn!(%symbol, error = ?e, "backfill failed"),
             }
         }
     }
@@ -406,7 +554,7 @@ async fn retention_job(store: Store, retention: Retention, every: Duration) {
         match store.apply_retention(&retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "retention applied"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "retention failed"),
+            Err(e) => tracing::warn!(error = ?e, "retention failed"),
         }
         if let Store::Postgres(pg) = &store
             && pg.timescale()

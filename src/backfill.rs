@@ -3,21 +3,20 @@
 //!
 //! Planning reads the store (bars present, spans already asked); fetching goes through
 //! [`HistoryClient`] (preference order, fallback, rate limits); the bars go to
-//! `market.prices.ohlcv` keyed by symbol, each chunk followed by its coverage marker, and
+//! `market.prices.history` keyed by symbol, each chunk followed by its coverage marker, and
 //! the bar-ingest consumer stores both in one transaction. So a backfill takes the same
 //! path as live bars, is exactly-once (upserts keyed by bar start, never adding volumes),
 //! and resumes after an interruption: chunks already stored are no longer gaps.
 
-use crate::actors::publisher::{DeliveryCounter, send_waiting};
 use crate::domain::gaps::{Chunk, expected_slots, missing_chunks};
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::history::HistoryClient;
+use crate::kafka::producer::{Producer, Record};
 use crate::kafka::topics;
 use crate::kafka::wire::{self, Coverage};
 use crate::store::Store;
 use chrono::NaiveDate;
 use indicatif::ProgressBar;
-use rdkafka::producer::{Producer, ThreadedProducer};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,16 +47,12 @@ pub struct Report {
 pub struct Backfiller {
     client: HistoryClient,
     store: Store,
-    producer: Arc<ThreadedProducer<DeliveryCounter>>,
+    producer: Producer,
 }
 
 impl Backfiller {
     /// A backfiller reading gaps from `store` and publishing through `producer`.
-    pub fn new(
-        client: HistoryClient,
-        store: Store,
-        producer: Arc<ThreadedProducer<DeliveryCounter>>,
-    ) -> Self {
+    pub fn new(client: HistoryClient, store: Store, producer: Producer) -> Self {
         Self {
             client,
             store,
@@ -118,13 +113,10 @@ impl Backfiller {
                 {
                     Ok((provider, bars)) => {
                         for bar in &bars {
-                            send_waiting(
-                                &self.producer,
-                                topics::OHLCV,
-                                key,
-                                &wire::encode_history_bar(bar, provider.name()),
-                            )
-                            .await?;
+                            let payload = wire::encode_history_bar(bar, provider.name());
+                            self.producer
+                                .send(Record::keyed(topics::HISTORY, key, &payload))
+                                .await?;
                         }
                         let coverage = Coverage {
                             symbol: job.symbol,
@@ -134,13 +126,10 @@ impl Backfiller {
                             provider: provider.name().to_owned(),
                             bars: bars.len() as u64,
                         };
-                        send_waiting(
-                            &self.producer,
-                            topics::OHLCV,
-                            key,
-                            &wire::encode_coverage(&coverage),
-                        )
-                        .await?;
+                        let payload = wire::encode_coverage(&coverage);
+                        self.producer
+                            .send(Record::keyed(topics::HISTORY, key, &payload))
+                            .await?;
                         report.bars += bars.len() as u64;
                         report.published.push(chunk);
                         break;
@@ -175,10 +164,10 @@ impl Backfiller {
             progress.inc(1);
             progress.set_message(format!("{} bars", report.bars));
         }
-        let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(60))).await??;
-        let failed = self.producer.context().failed();
-        anyhow::ensure!(failed == 0, "{failed} backfill messages were not delivered");
+        self.producer
+            .flush()
+            .await
+            .map_err(|e| anyhow::anyhow!("backfill messages not delivered: {e}"))?;
         Ok(report)
     }
 

@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod app;
 pub mod backfill;
+pub mod backoff;
 pub mod cli;
 pub mod domain;
 #[cfg(feature = "fault-injection")]
@@ -17,5 +18,6 @@ pub mod feeds;
 pub mod kafka;
 pub mod metrics;
 pub mod output;
+pub mod pipeline;
 pub mod store;
 pub mod web;

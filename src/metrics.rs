@@ -54,6 +54,30 @@ pub struct Metrics {
     /// WebSocket clients, and clients closed for falling behind.
     pub ws_clients: IntGauge,
     pub ws_evicted: IntCounter,
+    /// Trades read on a partition other than their symbol's home and forwarded there.
+    pub ticks_forwarded: IntCounter,
+    /// Trades held back to keep event-time order across partitions.
+    pub alignment_held: IntGauge,
+    /// Held trades released without waiting for a partition that stopped advancing.
+    pub alignment_forced: IntCounter,
+    /// Commits skipped because a flush (database, output topics, dead letters, forwards)
+    /// failed; everything since the last commit is done again.
+    pub commits_failed: IntCounter,
+    /// Checkpoints that could not be used (format, corruption): the symbol started fresh.
+    pub checkpoints_unusable: IntCounter,
+    /// Checkpoint offsets dropped on restore, by reason (`other_broker`, `ahead_of_log`).
+    pub checkpoint_offsets_dropped: IntCounterVec,
+    /// Revised bars whose analytics could not be recomputed (too old).
+    pub analytics_not_revised: IntCounter,
+    /// Raw messages the broker dropped before the pipeline committed them.
+    pub raw_messages_lost: IntCounter,
+    /// Raw messages not committed yet, over all partitions.
+    pub raw_uncommitted: IntGauge,
+    /// Times an in-process feed waited for the pipeline to catch up, and for how long.
+    pub feed_waits: IntCounter,
+    pub feed_wait_seconds: prometheus::Counter,
+    /// Trades a live feed published while the backlog was over the broker's safe limit.
+    pub feed_unpaced: IntCounter,
 }
 
 impl Default for Metrics {
@@ -181,6 +205,64 @@ impl Metrics {
             ws_evicted: reg!(counter(
                 "ws_clients_evicted_total",
                 "WebSocket clients closed for falling behind"
+            )),
+            ticks_forwarded: reg!(counter(
+                "ticks_forwarded_total",
+                "Trades forwarded to their symbol's home partition"
+            )),
+            alignment_held: reg!(
+                IntGauge::new(
+                    "alignment_held_ticks",
+                    "Trades held back to keep event-time order across partitions"
+                )
+                .unwrap()
+            ),
+            alignment_forced: reg!(counter(
+                "alignment_forced_total",
+                "Held trades released without waiting for a stalled partition"
+            )),
+            commits_failed: reg!(counter(
+                "commits_failed_total",
+                "Commits skipped because a flush failed (work redone)"
+            )),
+            checkpoints_unusable: reg!(counter(
+                "checkpoints_unusable_total",
+                "Checkpoints that could not be read (symbol started fresh)"
+            )),
+            checkpoint_offsets_dropped: reg!(counter_vec(
+                "checkpoint_offsets_dropped_total",
+                "Checkpoint offsets dropped on restore",
+                &["reason"]
+            )),
+            analytics_not_revised: reg!(counter(
+                "analytics_not_revised_total",
+                "Revised bars whose analytics could not be recomputed"
+            )),
+            raw_messages_lost: reg!(counter(
+                "raw_messages_lost_total",
+                "Raw messages dropped by the broker before they were processed"
+            )),
+            raw_uncommitted: reg!(
+                IntGauge::new(
+                    "raw_uncommitted_messages",
+                    "Raw messages not committed by the pipeline yet"
+                )
+                .unwrap()
+            ),
+            feed_waits: reg!(counter(
+                "feed_waits_total",
+                "Times an in-process feed waited for the pipeline to catch up"
+            )),
+            feed_wait_seconds: reg!(
+                prometheus::Counter::new(
+                    "feed_wait_seconds_total",
+                    "Seconds in-process feeds waited for the pipeline"
+                )
+                .unwrap()
+            ),
+            feed_unpaced: reg!(counter(
+                "feed_unpaced_total",
+                "Trades a live feed published while the backlog was over the safe limit"
             )),
             registry,
         }

@@ -1,5 +1,5 @@
-//! What the pipeline emits. Every subscriber (the `DbWriter`, the Kafka `OutputPublisher`,
-//! the WebSocket `Broadcaster`) receives the same [`OutputBatch`]es, shared behind an `Arc`.
+//! What the pipeline emits. Its subscribers (the `DbWriter` and the Kafka `OutputPublisher`,
+//! whose topics feed WebSocket clients) receive the same [`OutputBatch`]es behind an `Arc`.
 
 use crate::domain::indicators::IndicatorValues;
 use crate::domain::{Bar, Interval, Symbol, Tick, TickMetricValues, Timestamp};
@@ -32,11 +32,17 @@ impl Seq {
     }
 }
 
-/// A tick as consumed, with its identity.
+/// A tick as consumed, with its identity and where it was read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TickRecord {
     pub tick: Tick,
+    /// The trade's identity: where it was first produced. A trade forwarded to its symbol's
+    /// home partition keeps it (stored as `seq`; redeliveries and repeated forwards of one
+    /// trade are one trade).
     pub seq: Seq,
+    /// Where this consumer read it (the position replays and commits are about); equals
+    /// `seq` unless the trade was forwarded.
+    pub at: Seq,
 }
 
 /// A bar that closed (`revision` 0) or was revised.
@@ -57,6 +63,14 @@ pub struct AnalyticsRecord {
     /// Close of that bar.
     pub price: f64,
     pub values: IndicatorValues,
+}
+
+/// A bar still open, with the indicator values it would give if it closed now (computed
+/// without changing the indicators' state; `None` while no indicator state exists).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FormingBar {
+    pub bar: Bar,
+    pub values: Option<IndicatorValues>,
 }
 
 /// Realtime metrics after one tick.
@@ -87,8 +101,9 @@ pub struct OutputBatch {
     pub analytics: Vec<AnalyticsRecord>,
     pub realtime: Vec<RealtimeRecord>,
     pub checkpoints: Vec<Checkpoint>,
-    /// Snapshots of bars still open, for WebSocket clients only (never stored).
-    pub in_progress: Vec<Bar>,
+    /// Bars still open with the values they would give if they closed now: published on
+    /// the forming-bar topic for live views, never stored.
+    pub forming: Vec<FormingBar>,
 }
 
 impl OutputBatch {
@@ -101,8 +116,13 @@ impl OutputBatch {
             + self.checkpoints.len()
     }
 
-    /// Whether it carries nothing.
+    /// Whether it carries no row to store.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether it carries nothing at all (no row, no forming bar).
+    pub fn is_void(&self) -> bool {
+        self.is_empty() && self.forming.is_empty()
     }
 }

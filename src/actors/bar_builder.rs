@@ -1,28 +1,30 @@
 //! `BarBuilderActor`: the bars of one (symbol, interval).
 //!
 //! Receives its symbol's ticks from the `SymbolSupervisor`, and clock advances when none
-//! come; sends bars that close for the first time to its `IndicatorActor`; answers with the
-//! bar events and their analytics, which the supervisor hands to the subscribers.
+//! come; hands every bar that closes or is revised to its `IndicatorActor` (in order), and
+//! about once a second the bars still open, for their forming values; answers with the bar
+//! events, their analytics and the forming bar, which the supervisor hands to the outputs.
 
 use crate::actors::indicator::IndicatorActor;
 use crate::actors::messages::{
-    AdvanceClock, BarOutput, BarTicks, BuilderState, ClosedBars, StageError, guard,
+    AdvanceClock, BarOutput, BarTicks, BuilderState, IndicatorWork, StageError, guard,
 };
 use crate::domain::{BarBuilder, BarEvent, TickOutcome};
 use crate::metrics::Metrics;
 use crate::output::BarRecord;
 use actix::prelude::*;
+use std::time::{Duration, Instant};
 
-/// How often the open bar is shown to WebSocket clients.
-pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the open bar is published with its forming values.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Owner of one [`BarBuilder`].
 pub struct BarBuilderActor {
-    /// When the open bar was last shown.
-    progress_shown: Option<std::time::Instant>,
     builder: BarBuilder,
     indicators: Addr<IndicatorActor>,
     metrics: Metrics,
+    /// When the open bar was last published.
+    progress_shown: Option<Instant>,
     /// Reused between messages so a steady stream allocates nothing here.
     events: Vec<BarEvent>,
 }
@@ -31,34 +33,28 @@ impl BarBuilderActor {
     /// An actor continuing from `builder` (fresh or restored), feeding `indicators`.
     pub fn new(builder: BarBuilder, indicators: Addr<IndicatorActor>, metrics: Metrics) -> Self {
         Self {
-            progress_shown: None,
             builder,
             indicators,
             metrics,
+            progress_shown: None,
             events: Vec::with_capacity(8),
         }
     }
 
-    /// Turns the collected events into records, and asks for the analytics of new bars.
-    /// Answers at once (no boxed future) when no bar closed, as in most rounds.
+    /// Turns the collected events into records and asks for their analytics (and the open
+    /// bar's forming values when due). Answers at once, without a boxed future, when no bar
+    /// closed and no progress is due, as in most rounds.
     fn finish(&mut self) -> ActorResponse<Self, Result<BarOutput, StageError>> {
         let interval = self.builder.interval().as_str();
         let mut out = BarOutput::default();
-        if self
+        let progress_due = self
             .progress_shown
             .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
-            && let Some(bar) = self.builder.open_bars().last()
-        {
-            out.in_progress = Some(*bar);
-            self.progress_shown = Some(std::time::Instant::now());
-        }
-        let mut closed = Vec::new();
+            && self.builder.open_bars().next().is_some();
+        let mut bars = Vec::new();
         for e in self.events.drain(..) {
             let kind = match e {
-                BarEvent::Closed(b) => {
-                    closed.push(b);
-                    "closed"
-                }
+                BarEvent::Closed(_) => "closed",
                 BarEvent::Revised(_) => "revised",
             };
             self.metrics
@@ -66,14 +62,23 @@ impl BarBuilderActor {
                 .with_label_values(&[interval, kind])
                 .inc();
             out.bars.push(BarRecord { bar: *e.bar() });
+            bars.push(*e.bar());
         }
-        if closed.is_empty() {
+        if bars.is_empty() && !progress_due {
             return ActorResponse::reply(Ok(out));
         }
+        let open = if progress_due {
+            self.progress_shown = Some(Instant::now());
+            self.builder.open_bars().copied().collect()
+        } else {
+            Vec::new()
+        };
         let indicators = self.indicators.clone();
         ActorResponse::r#async(
             async move {
-                out.analytics = indicators.send(ClosedBars(closed)).await??;
+                let work = indicators.send(IndicatorWork { bars, open }).await??;
+                out.analytics = work.analytics;
+                out.forming = work.forming;
                 Ok(out)
             }
             .into_actor(self),
@@ -121,6 +126,10 @@ impl Handler<AdvanceClock> for BarBuilderActor {
         let (builder, events) = (&mut self.builder, &mut self.events);
         if let Err(e) = guard("bar builder clock", || builder.advance_to(msg.0, events)) {
             return ActorResponse::reply(Err(e));
+        }
+        if self.events.is_empty() {
+            // A clock that closed nothing publishes no progress either (nothing changed).
+            return ActorResponse::reply(Ok(BarOutput::default()));
         }
         self.finish()
     }

@@ -1,27 +1,27 @@
-//! `BarIngest`: stores the backfilled bars that arrive on `market.prices.ohlcv`.
+//! `BarIngest`: stores the bars that arrive on `market.prices.history`.
 //!
-//! Backfill publishes provider bars to the same topic as the pipeline's bars, keyed by
-//! symbol, each chunk followed by its coverage marker. This consumer (a group of its own,
-//! from the earliest offset, so nothing published before it started is missed) skips the
-//! pipeline's bars (its `DbWriter` stored them), upserts provider bars and coverage in one
-//! transaction, computes the analytics of the backfilled series (stored as the pipeline
-//! stores its own), and commits offsets only after that: a crash redelivers, and the
-//! upserts make the redelivery change nothing. Malformed messages go to the DLQ.
+//! Backfill and `tickflow replay --bars` publish bars there, keyed by symbol, each backfill
+//! chunk followed by its coverage marker (the pipeline's own bars go to
+//! `market.prices.ohlcv`, which nothing here reads back). This consumer (a group of its
+//! own, from the earliest offset, so nothing published before it started is missed) upserts
+//! the bars and coverage in one transaction, computes the analytics of the touched series
+//! (stored as the pipeline stores its own), and commits offsets only after that: a crash
+//! redelivers, and the upserts make the redelivery change nothing. Malformed messages go to
+//! the DLQ, and their letters are flushed before the offsets past them are committed.
 
-use crate::actors::publisher::{DeliveryCounter, dead_letter, producer};
-use crate::actors::supervisor::SymbolSettings;
+use crate::backoff::Backoff;
 use crate::domain::gaps::HistoryBar;
 use crate::domain::{Interval, Symbol};
-use crate::kafka::topics;
-use crate::kafka::wire::{self, OhlcvMessage};
+use crate::kafka::producer::Producer;
+use crate::kafka::wire::{self, HistoryMessage};
+use crate::kafka::{config, topics};
 use crate::metrics::Metrics;
+use crate::pipeline::SymbolSettings;
 use crate::store::Store;
 use futures_util::StreamExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::ThreadedProducer;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// Messages stored per transaction at most.
 const BATCH: usize = 2_000;
@@ -34,28 +34,21 @@ pub async fn run(
     symbols: SymbolSettings,
     metrics: Metrics,
 ) {
-    let consumer: StreamConsumer = match ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", &group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "50")
-        .create()
-    {
+    let consumer: StreamConsumer = match config::ingest_consumer(&bootstrap, &group).create() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "bar ingest cannot start");
             return;
         }
     };
-    let dlq: ThreadedProducer<DeliveryCounter> = match producer(&bootstrap) {
+    let dlq = match Producer::new(&bootstrap) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "bar ingest cannot start its DLQ producer");
             return;
         }
     };
-    if let Err(e) = consumer.subscribe(&[topics::OHLCV]) {
+    if let Err(e) = consumer.subscribe(&[topics::HISTORY]) {
         tracing::error!(error = %e, "bar ingest cannot subscribe");
         return;
     }
@@ -64,6 +57,7 @@ pub async fn run(
         let mut bars: Vec<(HistoryBar, String)> = Vec::new();
         let mut coverage = Vec::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+        let mut letters = Vec::new();
         for msg in &batch {
             let m = match msg {
                 Ok(m) => m,
@@ -73,17 +67,23 @@ pub async fn run(
                 }
             };
             next_offsets.insert(m.partition(), m.offset() + 1);
-            let payload = m.payload().unwrap_or_default();
-            // Most messages are the pipeline's own bars, encoded with `source` last: skip
-            // them without parsing.
-            if payload.ends_with(wire::AGGREGATED_SUFFIX) {
-                continue;
-            }
-            match wire::decode_ohlcv(payload) {
-                Ok(OhlcvMessage::Aggregated) => {}
-                Ok(OhlcvMessage::History(bar, provider)) => bars.push((bar, provider)),
-                Ok(OhlcvMessage::Coverage(c)) => coverage.push(c),
-                Err(e) => dead_letter(&dlq, &metrics, m, &e.to_string(), e.label()).await,
+            match wire::decode_history(m.payload().unwrap_or_default()) {
+                Ok(HistoryMessage::Bar(bar, provider)) => bars.push((bar, provider)),
+                Ok(HistoryMessage::Coverage(c)) => coverage.push(c),
+                Err(e) => {
+                    let origin = wire::Origin {
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    };
+                    letters.push(wire::DeadLetter::new(
+                        origin,
+                        m.payload().unwrap_or_default(),
+                        &e.to_string(),
+                        e.label(),
+                    ));
+                }
             }
         }
         if !bars.is_empty() || !coverage.is_empty() {
@@ -92,7 +92,7 @@ pub async fn run(
                 bars.iter().map(|(b, _)| (b.symbol, b.interval)).collect();
             series.sort_unstable();
             series.dedup();
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff = Backoff::store();
             loop {
                 let written = async {
                     let stored = store.write_history(&bars, &coverage).await?;
@@ -117,17 +117,31 @@ pub async fn run(
                     }
                     Err(e) => {
                         metrics.persistence_errors.inc();
-                        tracing::warn!(error = %e, ?backoff, "storing backfilled bars failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        tracing::warn!(error = ?e, retry_in = ?backoff.peek(), "storing backfilled bars failed; retrying");
+                        backoff.wait().await;
                     }
+                }
+            }
+        }
+        // The dead letters of this batch must be out before the offsets past them go: sent
+        // again until a flush vouches for them.
+        let mut backoff = Backoff::store();
+        while !letters.is_empty() {
+            for letter in &letters {
+                dlq.send_dead_letter(&metrics, letter).await;
+            }
+            match dlq.flush().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in = ?backoff.peek(), "dead letters not delivered; sending them again");
+                    backoff.wait().await;
                 }
             }
         }
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in next_offsets {
             if let Err(e) =
-                tpl.add_partition_offset(topics::OHLCV, partition, Offset::Offset(offset))
+                tpl.add_partition_offset(topics::HISTORY, partition, Offset::Offset(offset))
             {
                 tracing::warn!(error = %e, "bad offset");
             }

@@ -2,13 +2,10 @@
 //!
 //! Each client has a bounded queue; a client whose queue is full is evicted (its queue is
 //! dropped, its session closes with a reason) and counted, so one slow client never slows
-//! the others or the pipeline. Fed by the `TopicFeeder` (output topics, so an instance
-//! serves every symbol, not only the ones its pipeline owns) and by the pipeline's own
-//! in-progress bars ([`Broadcast`], sent with `try_send`).
+//! the others or the pipeline. Fed by the topic feeder (the raw and output topics, so an
+//! instance serves every symbol, not only the ones its pipeline owns).
 
-use crate::actors::messages::Broadcast;
-use crate::domain::{Bar, Interval, Symbol};
-use crate::kafka::wire;
+use crate::domain::{Interval, Symbol};
 use crate::metrics::Metrics;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -24,7 +21,7 @@ pub enum Channel {
     Analytics(Interval),
     /// Published realtime metrics.
     Realtime,
-    /// Bars of one interval: in progress, closed, revised.
+    /// Bars of one interval: forming, closed, revised.
     Bars(Interval),
 }
 
@@ -125,15 +122,6 @@ impl Broadcaster {
     }
 }
 
-/// The WebSocket JSON of a bar: the `market.prices.ohlcv` message plus `type` and `status`.
-pub fn bar_payload(bar: &Bar, status: &str) -> Arc<str> {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&wire::encode_bar(bar)).unwrap_or_default();
-    v["type"] = "bar".into();
-    v["status"] = status.into();
-    v.to_string().into()
-}
-
 impl Actor for Broadcaster {
     type Context = Context<Self>;
 
@@ -185,19 +173,5 @@ impl Handler<Relay> for Broadcaster {
     /// Hands the message to every client of its channel.
     fn handle(&mut self, msg: Relay, _: &mut Self::Context) {
         self.deliver(msg.key, &msg.payload);
-    }
-}
-
-impl Handler<Broadcast> for Broadcaster {
-    type Result = ();
-
-    /// In-progress bars of the symbols this instance's pipeline owns.
-    fn handle(&mut self, msg: Broadcast, _: &mut Self::Context) {
-        for bar in &msg.0.in_progress {
-            let key = (Channel::Bars(bar.interval), bar.symbol);
-            if self.clients.contains_key(&key) {
-                self.deliver(key, &bar_payload(bar, "in_progress"));
-            }
-        }
     }
 }

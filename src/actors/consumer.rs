@@ -1,67 +1,85 @@
-//! `TickConsumer`: reads the raw topic and routes each symbol's ticks to its
-//! `SymbolSupervisor`, creating supervisors on first sight.
+//! `TickConsumer`: reads the raw topic and hands every trade to its symbol's supervisor.
 //!
-//! Delivery guarantee: offsets are committed only after (1) every supervisor touched since
-//! the last commit has checkpointed its state, (2) the `DbWriter` and the output publisher
-//! have made everything sent so far durable. A restart therefore resumes each symbol from
-//! its checkpoint and replays only what came after it; supervisors skip ticks they have
-//! already accounted for, so redelivery changes nothing. Malformed messages go to the
-//! dead-letter topic (and are durable there before their offset is committed).
+//! A thin actor around the pipeline's plain parts (`crate::pipeline`): each trade read is
+//! parsed (malformed or future-dated ones are dead-lettered), routed to its symbol's home
+//! partition (processed here, or forwarded to the instance that reads it: `routing`),
+//! aligned in event time across the partitions read here (`alignment`), and sent to its
+//! symbol's `SymbolSupervisor`, created on first sight or when its home partition is
+//! assigned here (so quiet symbols close their bars after a failover).
 //!
-//! Sends to supervisors are awaited (`send().await` on bounded mailboxes): a slow stage
-//! slows intake instead of growing memory.
+//! Delivery guarantee: offsets are committed (`ledger`) only after (1) every symbol fed
+//! since the last commit has checkpointed its state, (2) the database writer, the output
+//! topics, and the dead letters and forwards sent so far are all confirmed durable. A
+//! symbol that fails goes back to its checkpoint and its partitions are replayed; one that
+//! keeps failing has the trade it fails on found and dead-lettered (`quarantine`).
+//! Sends to supervisors are awaited on bounded mailboxes: a slow stage slows intake.
 
-use crate::actors::messages::{Outputs, StageError, TickBatch};
-use crate::actors::publisher::{DeliveryCounter, send_dead_letter};
-use crate::actors::supervisor::{Retire, SymbolSettings, SymbolSupervisor, TakeCheckpoint};
-use crate::domain::Symbol;
-use crate::kafka::{topics, wire};
+use crate::actors::messages::{StageError, TickBatch};
+use crate::actors::supervisor::{
+    Reset, Retire, SupervisorContext, SymbolSupervisor, TakeCheckpoint,
+};
+use crate::backoff::Backoff;
+use crate::domain::{Symbol, Timestamp};
+use crate::kafka::backlog::BacklogMonitor;
+use crate::kafka::partitioner::home_partition;
+use crate::kafka::producer::{Producer, Record, origin_headers, origin_of};
+use crate::kafka::{config, topics, wire};
 use crate::metrics::Metrics;
 use crate::output::{Seq, TickRecord};
-use crate::store::Store;
+use crate::pipeline::{
+    Aligner, ConsumerSettings, Delivery as Mode, Feeds, OffsetLedger, Quarantine, Route, Verdict,
+    clock, routing,
+};
 use actix::prelude::*;
 use futures_util::StreamExt;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::producer::ThreadedProducer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::{ClientConfig, ClientContext, Message};
-use std::collections::{HashMap, HashSet};
+use rdkafka::{ClientContext, Message};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a round waits for more messages before it is dispatched.
 const ROUND_LINGER: Duration = Duration::from_millis(5);
-
 /// How long the consumer waits for messages before it settles the round in flight anyway.
 const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(20);
+/// Trades held back for alignment at most, over all partitions (~80 bytes each); past it the
+/// oldest go anyway (counted, logged).
+const MAX_HELD: usize = 200_000;
+/// A partition holding this many trades back is paused until it holds fewer than
+/// [`RESUME_AT`], so the partitions behind it are fetched.
+const PAUSE_AT: usize = 40_000;
+const RESUME_AT: usize = 10_000;
+/// How long trades may be held back without any being released before they all go (a
+/// partition that stopped advancing must not stop the others).
+const ALIGN_STALL: Duration = Duration::from_secs(5);
+/// Longest a watermark query for the checkpoint checks waits.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Different trades a symbol may fail on, one by one, within one failed range before the
-/// rest of that range goes to the DLQ at once (a symbol failing on every trade would
-/// otherwise cost a replay per trade).
-const MAX_CULPRITS: u32 = 3;
-
-/// A round handed to the symbols: each symbol's ticks and the answer to come.
+/// A round handed to the symbols: each symbol's trades and the answer to come.
 type Dispatched = Vec<(Symbol, Arc<[TickRecord]>, Delivery)>;
 
-/// How a symbol's ticks of a round went out.
+/// How a symbol's trades of a round went out.
 enum Delivery {
     /// All in one message (the normal case).
     Batch(actix::dev::Request<SymbolSupervisor, TickBatch>),
-    /// One message per tick, each answered before the next goes (to find the trade a
-    /// symbol keeps failing on); stops at the first failure.
+    /// One message per trade, each answered before the next goes (to find the trade a symbol
+    /// keeps failing on); stops at the first failure.
     OneByOne(futures_util::future::LocalBoxFuture<'static, Result<(), Failure>>),
 }
 
-/// Why a symbol's ticks of a round were not processed.
+/// Why a symbol's trades of a round were not processed.
 enum Failure {
-    /// The supervisor's mailbox is gone (its arbiter stopped): not the ticks' fault.
+    /// The supervisor's mailbox is gone (its arbiter stopped): not the trades' fault.
     Unreachable(String),
-    /// The supervisor went back to its checkpoint for a reason other than these ticks (a
+    /// The supervisor went back to its checkpoint for a reason other than these trades (a
     /// subscriber or child failed, or it restarted on its own): replay, blame nothing.
     NotTheTicks(String),
-    /// Domain code panicked on these ticks; `at` is the tick when they went one by one.
+    /// Domain code panicked on these trades; `at` is the trade when they went one by one.
     Stage { error: String, at: Option<Seq> },
 }
 
@@ -90,18 +108,18 @@ impl Delivery {
     }
 }
 
-/// Sends `ticks` up to `to` to `addr` one at a time, each after the previous one
-/// succeeded, then the rest in one message.
+/// Sends `ticks[..=through]` to `addr` one at a time, each after the previous one succeeded,
+/// then the rest in one message.
 async fn one_by_one(
     addr: Addr<SymbolSupervisor>,
     ticks: Arc<[TickRecord]>,
-    to: Seq,
+    through: usize,
 ) -> Result<(), Failure> {
-    let split = ticks.partition_point(|r| r.seq <= to);
+    let split = (through + 1).min(ticks.len());
     for r in &ticks[..split] {
         match addr.send(TickBatch(Arc::from([*r]))).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Failure::of(e, Some(r.seq))),
+            Ok(Err(e)) => return Err(Failure::of(e, Some(r.at))),
             Err(e) => return Err(Failure::Unreachable(e.to_string())),
         }
     }
@@ -115,48 +133,38 @@ async fn one_by_one(
     Ok(())
 }
 
-/// A symbol that failed twice on overlapping ticks: its ticks up to `to` go one by one
-/// until the trade it fails on is found.
-struct Suspect {
-    to: Seq,
-    /// Trades found and dead-lettered so far in this range.
-    culprits: u32,
-}
-
-/// Settings of the consumer.
-#[derive(Debug, Clone)]
-pub struct ConsumerSettings {
-    pub bootstrap: String,
-    /// Consumer group: instances sharing it share the partitions.
-    pub group: String,
-    /// Most messages routed per round.
-    pub max_batch: usize,
-    /// How often state is checkpointed and offsets committed.
-    pub commit_interval: Duration,
-}
-
 /// What the rebalance callback reports to the loop.
 enum RebalanceEvent {
+    Assigned(Vec<i32>),
     Revoked(Vec<i32>),
 }
 
-/// librdkafka callbacks: rebalances (to drop supervisors of lost partitions) and
-/// statistics (consumer lag).
+/// librdkafka callbacks: rebalances (to start and retire symbols) and statistics (lag, and
+/// messages lost before they were committed).
 struct PipelineContext {
     events: mpsc::UnboundedSender<RebalanceEvent>,
     metrics: Metrics,
+    backlog: Arc<BacklogMonitor>,
 }
 
 impl ClientContext for PipelineContext {
     fn stats(&self, stats: Statistics) {
-        if let Some(topic) = stats.topics.get(topics::RAW) {
-            for (id, p) in &topic.partitions {
-                if *id >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&[&id.to_string()])
-                        .set(p.consumer_lag);
-                }
+        let Some(topic) = stats.topics.get(topics::RAW) else {
+            return;
+        };
+        for (id, p) in &topic.partitions {
+            if *id < 0 {
+                continue;
+            }
+            if p.consumer_lag >= 0 {
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[&id.to_string()])
+                    .set(p.consumer_lag);
+            }
+            if p.committed_offset >= 0 {
+                self.backlog
+                    .observe(*id, p.lo_offset, p.hi_offset, p.committed_offset);
             }
         }
     }
@@ -168,6 +176,13 @@ impl ConsumerContext for PipelineContext {
             let parts = list.elements().iter().map(|e| e.partition()).collect();
             // Unbounded but rare: one event per rebalance.
             let _ = self.events.send(RebalanceEvent::Revoked(parts));
+        }
+    }
+
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let parts = list.elements().iter().map(|e| e.partition()).collect();
+            let _ = self.events.send(RebalanceEvent::Assigned(parts));
         }
     }
 }
@@ -184,60 +199,46 @@ pub struct TickConsumer {
 }
 
 impl TickConsumer {
-    /// A consumer of the raw topic routing to supervisors that write through `outputs`.
+    /// A consumer of the raw topic (`partitions` partitions) routing to supervisors on
+    /// `arbiters`.
     ///
     /// # Errors
     /// When the Kafka clients cannot be created or the topic subscribed.
     pub fn new(
         settings: ConsumerSettings,
-        symbols: Arc<SymbolSettings>,
-        store: Store,
-        outputs: Outputs,
-        metrics: Metrics,
+        partitions: i32,
+        supervisors: SupervisorContext,
         arbiters: Vec<ArbiterHandle>,
+        backlog: Arc<BacklogMonitor>,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let consumer: StreamConsumer<PipelineContext> = ClientConfig::new()
-            .set("bootstrap.servers", &settings.bootstrap)
-            .set("group.id", &settings.group)
-            .set("enable.auto.commit", "false")
-            // A new group reads everything retained: nothing produced before the first
-            // start is skipped (the reference started at `latest`).
-            .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("statistics.interval.ms", "5000")
-            .set("fetch.wait.max.ms", "10")
-            // A killed instance's partitions move to the others after this long.
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000")
-            .create_with_context(PipelineContext {
-                events: tx,
-                metrics: metrics.clone(),
-            })?;
+        let metrics = supervisors.metrics.clone();
+        let consumer: StreamConsumer<PipelineContext> =
+            config::pipeline_consumer(&settings.bootstrap, &settings.group).create_with_context(
+                PipelineContext {
+                    events: tx,
+                    metrics: metrics.clone(),
+                    backlog,
+                },
+            )?;
         consumer.subscribe(&[topics::RAW])?;
-        let dlq = crate::actors::publisher::producer(&settings.bootstrap)?;
+        let producer = Producer::new(&settings.bootstrap)?;
         Ok(Self {
             inner: Some(ConsumeLoop {
                 consumer: Arc::new(consumer),
-                dlq: Arc::new(dlq),
+                producer,
                 settings,
-                symbols,
-                store,
-                outputs,
-                metrics,
-                arbiters,
-                next_arbiter: 0,
-                supervisors: HashMap::new(),
-                partition_of: HashMap::new(),
-                touched: HashSet::new(),
-                positions: HashMap::new(),
+                partitions,
+                supervisors: Supervisors::new(supervisors, arbiters),
+                ledger: OffsetLedger::new(),
+                aligner: Aligner::new(),
+                quarantine: Quarantine::new(),
+                feeds: Feeds::new(),
                 rebalances: rx,
-                replay_from: HashMap::new(),
-                seen_until: HashMap::new(),
-                failures: HashMap::new(),
-                suspects: HashMap::new(),
-                blameless_replays: 0,
-                skip: HashSet::new(),
+                blameless: Backoff::new(Duration::from_millis(20), Duration::from_secs(5)),
+                paused: BTreeSet::new(),
+                last_progress: Instant::now(),
+                metrics,
             }),
             stop: None,
         })
@@ -253,7 +254,7 @@ impl Actor for TickConsumer {
         if let Some(inner) = self.inner.take() {
             ctx.spawn(inner.run(stop_rx).into_actor(self).map(|res, _, ctx| {
                 if let Err(e) = res {
-                    tracing::error!(error = %format!("{e:#}"), "consumer loop ended");
+                    tracing::error!(error = ?e, "consumer loop ended");
                 }
                 ctx.stop();
             }));
@@ -278,41 +279,87 @@ impl Handler<Shutdown> for TickConsumer {
     }
 }
 
+/// The supervisors of the symbols processed here, spread over the worker arbiters.
+struct Supervisors {
+    addrs: HashMap<Symbol, Addr<SymbolSupervisor>>,
+    arbiters: Vec<ArbiterHandle>,
+    next: usize,
+    cx: SupervisorContext,
+}
+
+impl Supervisors {
+    fn new(cx: SupervisorContext, arbiters: Vec<ArbiterHandle>) -> Self {
+        Self {
+            addrs: HashMap::new(),
+            arbiters,
+            next: 0,
+            cx,
+        }
+    }
+
+    /// The supervisor of `symbol`, started on first use (round-robin over the arbiters).
+    fn get(&mut self, symbol: Symbol) -> Addr<SymbolSupervisor> {
+        if let Some(a) = self.addrs.get(&symbol) {
+            return a.clone();
+        }
+        let arbiter = &self.arbiters[self.next % self.arbiters.len()];
+        self.next += 1;
+        let cx = self.cx.clone();
+        let addr = actix::Supervisor::start_in_arbiter(arbiter, move |_| {
+            SymbolSupervisor::new(symbol, cx)
+        });
+        self.addrs.insert(symbol, addr.clone());
+        addr
+    }
+
+    fn contains(&self, symbol: Symbol) -> bool {
+        self.addrs.contains_key(&symbol)
+    }
+
+    /// Retires `symbol`'s supervisor (its home partition moved away).
+    fn retire(&mut self, symbol: Symbol) {
+        if let Some(addr) = self.addrs.remove(&symbol) {
+            // do_send: one message per symbol lost, and it must not be dropped.
+            addr.do_send(Retire);
+        }
+    }
+
+    /// Forgets an unreachable supervisor (a new one starts on next use).
+    fn forget(&mut self, symbol: Symbol) {
+        self.addrs.remove(&symbol);
+    }
+
+    fn symbols(&self) -> Vec<Symbol> {
+        self.addrs.keys().copied().collect()
+    }
+}
+
 /// The consume loop's state.
 struct ConsumeLoop {
     consumer: Arc<StreamConsumer<PipelineContext>>,
-    dlq: Arc<ThreadedProducer<DeliveryCounter>>,
+    /// Dead letters and forwarded trades: flushed (checked) before every commit.
+    producer: Producer,
     settings: ConsumerSettings,
-    symbols: Arc<SymbolSettings>,
-    store: Store,
-    outputs: Outputs,
-    metrics: Metrics,
-    /// Supervisors are spread over these arbiters (one per core).
-    arbiters: Vec<ArbiterHandle>,
-    next_arbiter: usize,
-    supervisors: HashMap<Symbol, Addr<SymbolSupervisor>>,
-    partition_of: HashMap<Symbol, i32>,
-    /// Symbols with ticks since the last checkpoint.
-    touched: HashSet<Symbol>,
-    /// Next offset to commit, per partition.
-    positions: HashMap<i32, i64>,
+    /// Partitions of the raw topic (for home partitions).
+    partitions: i32,
+    supervisors: Supervisors,
+    ledger: OffsetLedger,
+    aligner: Aligner,
+    quarantine: Quarantine,
+    feeds: Feeds,
     rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
-    /// Where a replay of each partition starts: the last committed position, or the first
-    /// offset read since the partition was assigned (everything before it is in the
-    /// checkpoints).
-    replay_from: HashMap<i32, i64>,
-    /// Per partition, the offset before which every message was read once already (so a
-    /// replay does not dead-letter malformed messages twice).
-    seen_until: HashMap<i32, i64>,
-    /// Ticks each symbol last failed on (first and last), to tell a repeat from a new failure.
-    failures: HashMap<Symbol, (Seq, Seq)>,
-    /// Symbols that failed again on the same ticks: their ticks now go one by one.
-    suspects: HashMap<Symbol, Suspect>,
-    /// Consecutive rounds that replayed for no fault of their ticks: each pauses longer
-    /// before going on (a dead subscriber must not spin the consumer).
-    blameless_replays: u32,
-    /// Ticks dead-lettered after failing twice, skipped when the replay reads them.
-    skip: HashSet<Seq>,
+    /// Consecutive rounds that replayed for no fault of their trades pause longer and longer
+    /// (a dead subscriber must not spin the consumer).
+    blameless: Backoff,
+    /// Partitions paused because they hold too many trades back.
+    paused: BTreeSet<i32>,
+    /// When trades were last released (or none were held).
+    last_progress: Instant,
+    metrics: Metrics,
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(&chrono::Utc::now())
 }
 
 impl ConsumeLoop {
@@ -342,29 +389,26 @@ impl ConsumeLoop {
         loop {
             tokio::select! {
                 done = &mut stop => {
-                    self.handle_revocations(&mut groups);
-                    if let Some(d) = in_flight.take() {
-                        self.settle(d, &mut groups).await;
-                    }
+                    self.handle_rebalances(&mut groups).await;
+                    self.finish_rounds(&mut in_flight, &mut groups).await;
                     self.commit(&mut groups).await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     return Ok(());
                 }
-                Some(RebalanceEvent::Revoked(parts)) = self.rebalances.recv() => {
-                    // Reported while idle: retire the lost symbols now, before their idle
-                    // clocks close bars their new owner is building.
-                    self.revoke(&parts, &mut groups);
-                    self.handle_revocations(&mut groups);
+                Some(event) = self.rebalances.recv() => {
+                    // Reported while idle: retire lost symbols now, before their idle clocks
+                    // close bars their new owner is building; restore assigned ones.
+                    self.on_rebalance(event, &mut groups).await;
+                    self.handle_rebalances(&mut groups).await;
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
                 }
                 _ = tokio::time::sleep(SETTLE_WHEN_IDLE), if in_flight.is_some() => {
                     // Nothing new to read: settle the round in flight now, so that a failure
-                    // in it is recovered (replayed) without waiting for more messages or for
-                    // the next commit.
+                    // in it is recovered without waiting for more messages or a commit.
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
@@ -372,98 +416,214 @@ impl ConsumeLoop {
                 _ = commit_timer.tick() => {
                     // A commit covers only rounds whose outcome is known, and no partition
                     // this instance has lost.
-                    self.handle_revocations(&mut groups);
-                    if let Some(d) = in_flight.take() {
-                        self.settle(d, &mut groups).await;
-                    }
+                    self.handle_rebalances(&mut groups).await;
+                    self.release(&mut groups);
+                    self.finish_rounds(&mut in_flight, &mut groups).await;
                     self.commit(&mut groups).await;
                 }
                 chunk = stream.next() => {
                     let Some(chunk) = chunk else { anyhow::bail!("consumer stream ended") };
+                    // Assignments reported by this poll come before its messages.
+                    self.handle_rebalances(&mut groups).await;
                     let mut taken = chunk.len();
-                    self.accept_all(chunk, &mut groups).await;
+                    self.accept_all(chunk).await;
                     // Linger briefly for more: with many symbols a round then carries several
-                    // ticks per symbol, and actor messages are paid per symbol, not per tick.
+                    // trades per symbol, and actor messages are paid per symbol, not per trade.
                     let deadline = tokio::time::Instant::now() + ROUND_LINGER;
                     while taken < self.settings.max_batch {
                         let Ok(Some(more)) = tokio::time::timeout_at(deadline, stream.next()).await else { break };
                         taken += more.len();
-                        self.accept_all(more, &mut groups).await;
+                        self.accept_all(more).await;
                     }
-                    // Revocations reported while this round was read: its ticks of lost
-                    // partitions are dropped (their new owner reads them), and the lost
-                    // symbols retire before anything else waits.
-                    self.handle_revocations(&mut groups);
-                    // The previous round must be settled (a failure replays its partition:
-                    // this round's ticks of it are dropped, they come again) before this one
+                    // Revocations reported while this round was read: its trades of lost
+                    // partitions are dropped (their new owner reads them).
+                    self.handle_rebalances(&mut groups).await;
+                    self.release(&mut groups);
+                    // The previous round must be settled (a failure replays partitions: this
+                    // round's trades of them are dropped, they come again) before this one
                     // goes out, so one symbol's batches stay in order.
                     if let Some(d) = in_flight.take() {
                         self.settle(d, &mut groups).await;
                     }
                     in_flight = Some(self.dispatch(&mut groups));
+                    self.flow_control();
                 }
             }
         }
     }
 
-    /// Accepts every message of a chunk.
-    async fn accept_all(
+    /// Settles the round in flight, then sends and settles whatever is released, so that
+    /// no trade read is between the aligner and a supervisor at a commit.
+    async fn finish_rounds(
         &mut self,
-        chunk: Vec<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
+        in_flight: &mut Option<Dispatched>,
         groups: &mut HashMap<Symbol, Vec<TickRecord>>,
     ) {
+        if let Some(d) = in_flight.take() {
+            self.settle(d, groups).await;
+        }
+        while !groups.is_empty() {
+            let round = self.dispatch(groups);
+            self.settle(round, groups).await;
+        }
+    }
+
+    async fn accept_all(&mut self, chunk: Vec<rdkafka::error::KafkaResult<BorrowedMessage<'_>>>) {
         for msg in chunk {
             match msg {
-                Ok(m) => self.accept(&m, groups).await,
+                Ok(m) => self.accept(&m).await,
+                Err(KafkaError::PartitionEOF(p)) => self.aligner.reached_end(p),
                 Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
             }
         }
     }
 
-    /// Parses one message into its symbol's group, or dead-letters it.
-    async fn accept(
-        &mut self,
-        m: &rdkafka::message::BorrowedMessage<'_>,
-        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
-    ) {
+    /// Parses, checks and routes one message.
+    async fn accept(&mut self, m: &BorrowedMessage<'_>) {
         self.metrics.messages_consumed.inc();
-        let seq = Seq {
+        let at = Seq {
             partition: m.partition(),
             offset: m.offset(),
         };
-        self.replay_from.entry(seq.partition).or_insert(seq.offset);
-        self.positions.insert(seq.partition, seq.offset + 1);
-        if self.skip.contains(&seq) {
-            return; // dead-lettered after failing twice
+        let first = self.ledger.read(at.partition, at.offset);
+        self.aligner.saw_message(at.partition);
+        if self.quarantine.skips(at) {
+            return; // dead-lettered after failing repeatedly
         }
-        match wire::parse_raw_tick(m.payload().unwrap_or_default()) {
-            Ok(tick) => {
-                self.partition_of.insert(tick.symbol(), seq.partition);
-                groups
-                    .entry(tick.symbol())
-                    .or_default()
-                    .push(TickRecord { tick, seq });
+        let tick = match wire::parse_raw_tick(m.payload().unwrap_or_default()) {
+            Ok(t) => t,
+            Err(e) => {
+                // A replay re-reads messages that are in the DLQ already.
+                if first {
+                    self.dead_letter(m, &e.to_string(), e.label()).await;
+                }
+                return;
             }
-            // A replay re-reads malformed messages that are in the DLQ already.
-            Err(_)
-                if self
-                    .seen_until
-                    .get(&seq.partition)
-                    .is_some_and(|until| seq.offset < *until) => {}
-            Err(e) => self.dead_letter(m, &e.to_string(), e.label()).await,
+        };
+        let message_time = m.timestamp().to_millis().map(Timestamp::from_millis);
+        let skew = i64::try_from(self.settings.max_clock_skew.as_micros()).unwrap_or(i64::MAX);
+        if let Err(e) = clock::check_not_future(tick.ts(), message_time, now(), skew) {
+            if first {
+                self.dead_letter(m, &e.to_string(), "future_timestamp")
+                    .await;
+            }
+            return;
+        }
+        if at.partition >= self.partitions && first {
+            tracing::error!(
+                partition = at.partition,
+                known = self.partitions,
+                "the raw topic has more partitions than when this instance started; restart every instance so they agree on home partitions"
+            );
+        }
+        let seq =
+            origin_of(m.headers()).map_or(at, |(partition, offset)| Seq { partition, offset });
+        let ledger = &self.ledger;
+        match routing::route(tick.symbol(), self.partitions, |p| ledger.owns(p)) {
+            Route::Local => self.aligner.push(TickRecord { tick, seq, at }),
+            Route::Forward { home } => {
+                let symbol = tick.symbol();
+                let record = Record {
+                    topic: topics::RAW,
+                    key: Some(symbol.as_str().as_bytes()),
+                    payload: m.payload().unwrap_or_default(),
+                    partition: Some(home),
+                    headers: Some(origin_headers(seq.partition, seq.offset)),
+                };
+                // A failed send fails the next flush: nothing past it is committed.
+                match self.producer.send(record).await {
+                    Ok(()) => self.metrics.ticks_forwarded.inc(),
+                    Err(e) => {
+                        tracing::error!(%symbol, error = %e, "cannot forward a trade to its home partition")
+                    }
+                }
+            }
         }
     }
 
-    async fn dead_letter(
-        &self,
-        m: &rdkafka::message::BorrowedMessage<'_>,
-        error: &str,
-        reason: &str,
-    ) {
-        crate::actors::publisher::dead_letter(&self.dlq, &self.metrics, m, error, reason).await;
+    async fn dead_letter(&self, m: &BorrowedMessage<'_>, error: &str, reason: &str) {
+        let origin = wire::Origin {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        };
+        let letter = wire::DeadLetter::new(origin, m.payload().unwrap_or_default(), error, reason);
+        self.producer.send_dead_letter(&self.metrics, &letter).await;
     }
 
-    /// Hands each symbol its ticks of the round, now (into its mailbox, or waiting for room
+    /// Sends a trade the pipeline cannot process to the DLQ (replays skip it from now on).
+    async fn dead_letter_tick(&self, symbol: Symbol, r: &TickRecord, failure: &str) {
+        let origin = wire::Origin {
+            topic: topics::RAW,
+            partition: r.at.partition,
+            offset: r.at.offset,
+            key: Some(symbol.to_string()),
+        };
+        // The trade as parsed (re-encoded): the original bytes are gone by now.
+        let payload = wire::encode_raw_tick(&r.tick);
+        let letter = wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
+        self.producer.send_dead_letter(&self.metrics, &letter).await;
+    }
+
+    /// Moves the trades the alignment admits into `groups` (per symbol, in order); past the
+    /// memory bound, or when nothing has moved for [`ALIGN_STALL`], the oldest go anyway.
+    fn release(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        let (aligner, feeds) = (&mut self.aligner, &mut self.feeds);
+        let mut take = |r: TickRecord| {
+            feeds.fed(r.tick.symbol(), r.at.partition);
+            groups.entry(r.tick.symbol()).or_default().push(r);
+        };
+        let mut released = aligner.release(&mut take);
+        let held = aligner.held();
+        let forced = if held > MAX_HELD {
+            aligner.release_forced(held - MAX_HELD / 2, &mut take)
+        } else if held > 0 && released == 0 && self.last_progress.elapsed() > ALIGN_STALL {
+            aligner.release_forced(held, &mut take)
+        } else {
+            0
+        };
+        if forced > 0 {
+            self.metrics.alignment_forced.inc_by(forced as u64);
+            tracing::warn!(forced, held, bound = ?aligner.bound(), "a partition is not advancing: releasing held trades without waiting for it");
+            released += forced;
+        }
+        if released > 0 || aligner.held() == 0 {
+            self.last_progress = Instant::now();
+        }
+        self.metrics.alignment_held.set(aligner.held() as i64);
+        self.supervisors
+            .cx
+            .view
+            .set_clock_cap(aligner.bound().as_cap());
+    }
+
+    /// Pauses partitions that hold many trades back (the others are behind), resumes them
+    /// once they hold few.
+    fn flow_control(&mut self) {
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        for p in self.ledger.owned() {
+            let held = self.aligner.held_in(p);
+            if held >= PAUSE_AT && self.paused.insert(p) {
+                pause.add_partition(topics::RAW, p);
+            } else if held <= RESUME_AT && self.paused.remove(&p) {
+                resume.add_partition(topics::RAW, p);
+            }
+        }
+        if pause.count() > 0
+            && let Err(e) = self.consumer.pause(&pause)
+        {
+            tracing::warn!(error = %e, "cannot pause partitions");
+        }
+        if resume.count() > 0
+            && let Err(e) = self.consumer.resume(&resume)
+        {
+            tracing::warn!(error = %e, "cannot resume partitions");
+        }
+    }
+
+    /// Hands each symbol its trades of the round now (into its mailbox, or waiting for room
     /// when the mailbox is full); [`Self::settle`] collects the outcomes.
     fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) -> Dispatched {
         let mut sends = Vec::with_capacity(groups.len());
@@ -471,14 +631,13 @@ impl ConsumeLoop {
             if ticks.is_empty() {
                 continue;
             }
-            let addr = self.supervisor(symbol);
-            self.touched.insert(symbol);
+            let addr = self.supervisors.get(symbol);
             let batch: Arc<[TickRecord]> = ticks.into();
-            let delivery = match self.suspects.get(&symbol) {
-                Some(s) if batch[0].seq <= s.to => {
-                    Delivery::OneByOne(Box::pin(one_by_one(addr, batch.clone(), s.to)))
+            let delivery = match self.quarantine.delivery(symbol, &batch) {
+                Mode::OneByOne { through } => {
+                    Delivery::OneByOne(Box::pin(one_by_one(addr, batch.clone(), through)))
                 }
-                _ => Delivery::Batch(addr.send(TickBatch(batch.clone()))),
+                Mode::Batch => Delivery::Batch(addr.send(TickBatch(batch.clone()))),
             };
             sends.push((symbol, batch, delivery));
         }
@@ -493,134 +652,69 @@ impl ConsumeLoop {
         .await;
         let mut blameless = false;
         for (symbol, batch, result) in outcomes {
-            if result.is_err() && !self.partition_of.contains_key(&symbol) {
-                // Its partition was revoked meanwhile: the new owner resumes from the
-                // checkpoint and the last commit; nothing to replay or blame here.
+            let Err(failure) = result else { continue };
+            if !self.supervisors.contains(symbol) {
+                // Retired meanwhile: its new owner resumes from the checkpoint.
                 continue;
             }
-            let (failure, at) = match result {
-                Ok(()) => {
-                    // A suspect that got through its range is cleared.
-                    let through = |s: &Suspect| batch.last().is_some_and(|r| r.seq >= s.to);
-                    if self.suspects.get(&symbol).is_some_and(through) {
-                        self.suspects.remove(&symbol);
+            match failure {
+                Failure::Stage { error, at } => {
+                    match self.quarantine.on_failure(symbol, &batch, at) {
+                        Verdict::Replay => {
+                            tracing::error!(%symbol, error, "symbol failed; restarting it from its checkpoint and replaying its partitions")
+                        }
+                        Verdict::ReplayOneByOne => {
+                            tracing::error!(%symbol, error, "symbol failed again on the same trades; replaying them one by one")
+                        }
+                        Verdict::DeadLetter(dead) => {
+                            tracing::error!(%symbol, error, trades = dead.len(), "found the trades the symbol fails on; dead-lettering them");
+                            for r in &dead {
+                                self.dead_letter_tick(symbol, r, &error).await;
+                            }
+                        }
                     }
-                    continue;
+                    self.replay_symbol(symbol, groups);
                 }
-                Err(Failure::Stage { error, at }) => (error, at),
-                Err(Failure::NotTheTicks(e)) => {
-                    tracing::warn!(%symbol, error = %e, "symbol back at its checkpoint; replaying its partition");
+                Failure::NotTheTicks(e) => {
+                    tracing::warn!(%symbol, error = e, "symbol back at its checkpoint; replaying its partitions");
                     self.replay_symbol(symbol, groups);
                     blameless = true;
-                    continue;
                 }
-                Err(Failure::Unreachable(e)) => {
-                    // The mailbox is gone (its arbiter stopped): not the ticks' fault. A new
+                Failure::Unreachable(e) => {
+                    // The mailbox is gone (its arbiter stopped): not the trades' fault. A new
                     // supervisor resumes from the checkpoint; nothing is dead-lettered.
-                    tracing::warn!(%symbol, error = %e, "symbol unreachable; starting it again and replaying its partition");
-                    self.supervisors.remove(&symbol);
+                    tracing::warn!(%symbol, error = e, "symbol unreachable; starting it again and replaying its partitions");
+                    self.supervisors.forget(symbol);
                     self.replay_symbol(symbol, groups);
-                    continue;
                 }
-            };
-            self.recover(symbol, &batch, &failure, at, groups).await;
+            }
         }
         if blameless {
-            self.blameless_replays += 1;
-            let pause = Duration::from_millis(10 << self.blameless_replays.min(9));
-            tokio::time::sleep(pause).await;
+            self.blameless.wait().await;
         } else {
-            self.blameless_replays = 0;
+            self.blameless.reset();
         }
     }
 
-    /// A supervisor failed on `batch`. It restarts from its checkpoint, so its partition is
-    /// replayed from the last commit: every other symbol skips what it has accounted for,
-    /// and the failed one rebuilds its state through every tick after its checkpoint, in
-    /// order (retrying the batch alone would skip the ticks between the checkpoint and it).
-    /// If the replay fails on the same ticks again, the symbol's ticks go one by one until
-    /// the trade it fails on is found (`at`); only that trade is dead-lettered, and the
-    /// partition is replayed once more without it. A symbol that fails on
-    /// [`MAX_CULPRITS`] trades of one range gets the rest of that range dead-lettered.
-    async fn recover(
-        &mut self,
-        symbol: Symbol,
-        batch: &Arc<[TickRecord]>,
-        failure: &str,
-        at: Option<Seq>,
-        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
-    ) {
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-            return;
-        };
-        let partition = first.seq.partition;
-        let (first, last) = (first.seq, last.seq);
-        if let Some(at) = at {
-            let suspect = self.suspects.entry(symbol).or_insert(Suspect {
-                to: last,
-                culprits: 0,
-            });
-            suspect.culprits += 1;
-            let dead: Vec<TickRecord> = if suspect.culprits < MAX_CULPRITS {
-                tracing::error!(%symbol, error = failure, offset = at.offset, "found the trade the symbol fails on; dead-lettering it");
-                batch.iter().filter(|r| r.seq == at).copied().collect()
-            } else {
-                tracing::error!(%symbol, error = failure, "symbol failed on {MAX_CULPRITS} different trades; dead-lettering the rest of the range");
-                let to = suspect.to;
-                self.suspects.remove(&symbol);
-                batch
-                    .iter()
-                    .filter(|r| at <= r.seq && r.seq <= to)
-                    .copied()
-                    .collect()
-            };
-            for r in &dead {
-                self.dead_letter_tick(symbol, r, failure).await;
-            }
-        } else if self
-            .failures
-            .get(&symbol)
-            .is_some_and(|(a, b)| first <= *b && *a <= last)
-        {
-            tracing::error!(%symbol, error = failure, "symbol failed again on the same trades; replaying them one by one");
-            let (_, to) = self.failures.remove(&symbol).unwrap_or((first, last));
-            self.suspects.insert(symbol, Suspect { to, culprits: 0 });
-        } else {
-            tracing::error!(%symbol, error = failure, "symbol failed; restarting it from its checkpoint and replaying its partition");
-            self.failures.insert(symbol, (first, last));
-        }
-        self.replay(partition, groups);
-    }
-
-    /// Sends a tick the pipeline cannot process to the DLQ; replays skip it from now on.
-    async fn dead_letter_tick(&mut self, symbol: Symbol, r: &TickRecord, failure: &str) {
-        let origin = wire::Origin {
-            topic: topics::RAW,
-            partition: r.seq.partition,
-            offset: r.seq.offset,
-            key: Some(symbol.to_string()),
-        };
-        // The tick as parsed (re-encoded): the original bytes are gone by now.
-        let payload = wire::encode_raw_tick(&r.tick);
-        let letter = wire::DeadLetter::new(origin, &payload, failure, "processing_failed");
-        send_dead_letter(&self.dlq, &self.metrics, &letter).await;
-        self.skip.insert(r.seq);
-    }
-
-    /// Replays the partition `symbol` is read from (see [`Self::replay`]).
+    /// Replays every partition `symbol` was fed from since the last commit, and its home.
     fn replay_symbol(&mut self, symbol: Symbol, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        if let Some(p) = self.partition_of.get(&symbol).copied() {
+        let mut parts: BTreeSet<i32> = self.feeds.of(symbol).iter().copied().collect();
+        parts.insert(home_partition(symbol, self.partitions));
+        for p in parts {
             self.replay(p, groups);
         }
     }
 
     /// Reads `partition` again from the last commit (or from where this consumer started
-    /// it). Ticks of it already read for the next round are dropped: they come again.
+    /// it). Its trades read for the next round or held back are dropped: they come again.
     fn replay(&mut self, partition: i32, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        if !self.ledger.owns(partition) {
+            return;
+        }
         let offset = self
-            .replay_from
-            .get(&partition)
-            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            .ledger
+            .replay_from(partition)
+            .map_or(Offset::Beginning, Offset::Offset);
         // A zero timeout makes the seek asynchronous (nothing blocks the arbiter); messages
         // fetched from the old position are discarded by librdkafka all the same.
         if let Err(e) = self
@@ -631,84 +725,106 @@ impl ConsumeLoop {
             tracing::error!(error = %e, partition, "cannot seek back for replay");
             return;
         }
-        if let Some(next) = self.positions.remove(&partition) {
-            let until = self.seen_until.entry(partition).or_insert(next);
-            *until = (*until).max(next);
-        }
+        self.ledger.rewind(partition);
+        self.aligner.rewind(partition);
         for ticks in groups.values_mut() {
-            ticks.retain(|r| r.seq.partition != partition);
+            ticks.retain(|r| r.at.partition != partition);
         }
     }
 
-    /// The supervisor of `symbol`, started on first use (round-robin over the arbiters).
-    fn supervisor(&mut self, symbol: Symbol) -> Addr<SymbolSupervisor> {
-        if let Some(a) = self.supervisors.get(&symbol) {
-            return a.clone();
-        }
-        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
-        self.next_arbiter += 1;
-        let (settings, store, outputs, metrics) = (
-            self.symbols.clone(),
-            self.store.clone(),
-            self.outputs.clone(),
-            self.metrics.clone(),
-        );
-        let addr = actix::Supervisor::start_in_arbiter(arbiter, move |_| {
-            SymbolSupervisor::new(symbol, settings, store, outputs, metrics)
-        });
-        self.supervisors.insert(symbol, addr.clone());
-        addr
-    }
-
-    /// Applies the revocations the rebalance callback reported (before the round in flight
-    /// is settled: its lost symbols' outcomes are then ignored).
-    fn handle_revocations(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        while let Ok(RebalanceEvent::Revoked(parts)) = self.rebalances.try_recv() {
-            self.revoke(&parts, groups);
+    /// Applies the rebalances the callbacks reported.
+    async fn handle_rebalances(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        while let Ok(event) = self.rebalances.try_recv() {
+            self.on_rebalance(event, groups).await;
         }
     }
 
-    /// Drops the supervisors, read ticks and positions of lost partitions (their new owner
-    /// resumes from the checkpoints and the last commit).
-    fn revoke(&mut self, partitions: &[i32], groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        for ticks in groups.values_mut() {
-            ticks.retain(|r| !partitions.contains(&r.seq.partition));
+    async fn on_rebalance(
+        &mut self,
+        event: RebalanceEvent,
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        match event {
+            RebalanceEvent::Assigned(parts) => self.assigned(&parts).await,
+            RebalanceEvent::Revoked(parts) => self.revoked(&parts, groups),
         }
-        let lost: Vec<Symbol> = self
-            .partition_of
-            .iter()
-            .filter(|(_, p)| partitions.contains(p))
-            .map(|(s, _)| *s)
-            .collect();
-        for s in lost {
-            if let Some(supervisor) = self.supervisors.remove(&s) {
-                // do_send: one message per symbol lost, and it must not be dropped.
-                supervisor.do_send(Retire);
+    }
+
+    /// Takes `parts` on: notes where their logs end (a checkpoint past the end belongs to a
+    /// replaced log), and restores every symbol checkpointed on them, so that quiet symbols
+    /// close their bars on time after a failover.
+    async fn assigned(&mut self, parts: &[i32]) {
+        for &p in parts {
+            self.ledger.assign(p);
+            self.aligner.assign(p);
+            self.paused.remove(&p);
+        }
+        let (consumer, partitions) = (self.consumer.clone(), self.partitions);
+        let ends = tokio::task::spawn_blocking(move || {
+            (0..partitions)
+                .filter_map(|p| {
+                    consumer
+                        .fetch_watermarks(topics::RAW, p, WATERMARK_TIMEOUT)
+                        .map(|(_, high)| (p, high))
+                        .map_err(|e| tracing::warn!(partition = p, error = %e, "cannot read the partition's end"))
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        self.supervisors.cx.view.set_log_ends(ends);
+        let restored = match self.supervisors.cx.store.checkpointed_symbols().await {
+            Ok(symbols) => symbols
+                .into_iter()
+                .filter(|s| parts.contains(&home_partition(*s, self.partitions)))
+                .map(|s| self.supervisors.get(s))
+                .count(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot list checkpointed symbols; quiet ones start with their next trade");
+                0
             }
-            self.partition_of.remove(&s);
-            self.touched.remove(&s);
-            self.failures.remove(&s);
-            self.suspects.remove(&s);
-        }
-        for p in partitions {
-            self.positions.remove(p);
-            self.replay_from.remove(p);
-            self.seen_until.remove(p);
-        }
-        self.skip.retain(|s| !partitions.contains(&s.partition));
-        tracing::info!(?partitions, "partitions revoked");
+        };
+        tracing::info!(?parts, restored, "partitions assigned");
     }
 
-    /// Checkpoints touched symbols, waits until everything is durable, commits offsets.
-    async fn commit(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        if self.positions.is_empty() {
-            return;
+    /// Gives `parts` up: their symbols retire (their new owner resumes them from the
+    /// checkpoints), and the partitions they were also fed from are replayed, so their
+    /// trades there since the last commit are forwarded to the new owner.
+    fn revoked(&mut self, parts: &[i32], groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        let mut replay = BTreeSet::new();
+        for symbol in self.supervisors.symbols() {
+            if parts.contains(&home_partition(symbol, self.partitions)) {
+                self.supervisors.retire(symbol);
+                replay.extend(self.feeds.remove(symbol));
+                self.quarantine.forget_symbol(symbol);
+                groups.remove(&symbol);
+            }
         }
-        let touched: Vec<Symbol> = self.touched.drain().collect();
+        for &p in parts {
+            self.aligner.revoke(p);
+            self.ledger.revoke(p);
+            self.quarantine.forget_partition(p);
+            self.paused.remove(&p);
+            for ticks in groups.values_mut() {
+                ticks.retain(|r| r.at.partition != p);
+            }
+        }
+        for p in replay {
+            self.replay(p, groups);
+        }
+        tracing::info!(?parts, "partitions revoked");
+    }
+
+    /// Checkpoints the symbols fed since the last commit, waits until everything is
+    /// durable, commits offsets. On a failed flush, nothing is committed and everything
+    /// since the last commit is done again.
+    async fn commit(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
+        let touched: Vec<Symbol> = self.feeds.symbols().collect();
         let checkpoints: Vec<_> = touched
             .iter()
             .filter_map(|s| {
-                let request = self.supervisors.get(s)?.send(TakeCheckpoint);
+                let request = self.supervisors.addrs.get(s)?.send(TakeCheckpoint);
                 Some(async move { (*s, request.await) })
             })
             .collect();
@@ -718,7 +834,7 @@ impl ConsumeLoop {
                 Ok(Ok(())) => {}
                 Ok(Err(StageError::Restarted)) => {
                     // It went back to its checkpoint on its own: rebuild it by replaying.
-                    tracing::warn!(%symbol, "symbol back at its checkpoint; replaying its partition");
+                    tracing::warn!(%symbol, "symbol back at its checkpoint; replaying its partitions");
                     self.replay_symbol(symbol, groups);
                     checkpointed = false;
                 }
@@ -729,48 +845,65 @@ impl ConsumeLoop {
                 Err(e) => {
                     // Its mailbox is gone: start it again from its checkpoint by replaying
                     // (otherwise no commit could ever succeed again).
-                    tracing::error!(%symbol, error = %e, "symbol unreachable; not committing, replaying its partition");
-                    self.supervisors.remove(&symbol);
+                    tracing::error!(%symbol, error = %e, "symbol unreachable; not committing, replaying its partitions");
+                    self.supervisors.forget(symbol);
                     self.replay_symbol(symbol, groups);
                     checkpointed = false;
                 }
             }
         }
         if !checkpointed {
-            // They are asked again next time, whether or not they see new ticks.
-            self.touched.extend(touched);
+            // The symbols stay in `feeds`: they are asked again next time.
             return;
         }
-        if let Err(e) = self.outputs.flush().await {
-            tracing::error!(error = %e, "outputs not durable; not committing");
+        let outputs = self.supervisors.cx.outputs.flush().await;
+        let letters = self.producer.flush().await.map_err(|e| e.to_string());
+        if let Err(e) = outputs.and(letters) {
+            tracing::error!(error = %e, "not everything since the last commit is durable; not committing, doing it again");
+            self.metrics.commits_failed.inc();
+            self.redo_since_commit(&touched, groups);
             return;
         }
-        let dlq = self.dlq.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || {
-            rdkafka::producer::Producer::flush(&*dlq, Duration::from_secs(30))
-        })
-        .await
-        {
-            tracing::error!(error = %e, "dead letters not flushed; not committing");
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (p, next) in &self.positions {
-            if let Err(e) = tpl.add_partition_offset(topics::RAW, *p, Offset::Offset(*next)) {
-                tracing::error!(error = %e, "bad offset");
+        let aligner = &self.aligner;
+        let plan = self.ledger.to_commit(|p| aligner.oldest_held(p));
+        if !plan.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (p, next) in &plan {
+                if let Err(e) = tpl.add_partition_offset(topics::RAW, *p, Offset::Offset(*next)) {
+                    tracing::error!(error = %e, "bad offset");
+                }
+            }
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(error = %e, "offset commit failed; will retry with the next one");
             }
         }
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-            tracing::warn!(error = %e, "offset commit failed; will retry with the next one");
+        // Everything before these positions is in the checkpoints and durable, whether or
+        // not the asynchronous commit lands: replays can start there.
+        self.ledger.committed(&plan);
+        let position = |p: i32| plan.iter().find(|(q, _)| *q == p).map(|(_, o)| *o);
+        self.quarantine.committed(position);
+        self.feeds.clear();
+    }
+
+    /// A flush failed: outputs, dead letters or forwards since the last commit may be
+    /// missing. The symbols fed since then go back to their checkpoints and every partition
+    /// is read again from the last commit, with its malformed messages dead-lettered again
+    /// (a duplicate letter is better than a lost one).
+    fn redo_since_commit(
+        &mut self,
+        touched: &[Symbol],
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        for symbol in touched {
+            if self.supervisors.contains(*symbol) {
+                // do_send: the reset must not be dropped, and a full mailbox drains.
+                self.supervisors.get(*symbol).do_send(Reset);
+            }
         }
-        // Everything before these positions is in the checkpoints and stored, whether or
-        // not the asynchronous commit lands: replays can start here.
-        let positions = &self.positions;
-        let passed = |s: &Seq| positions.get(&s.partition).is_some_and(|n| s.offset < *n);
-        self.replay_from
-            .extend(positions.iter().map(|(p, n)| (*p, *n)));
-        self.skip.retain(|s| !passed(s));
-        self.failures.retain(|_, (_, last)| !passed(last));
-        self.suspects.retain(|_, s| !passed(&s.to));
+        let owned: Vec<i32> = self.ledger.owned().collect();
+        for p in owned {
+            self.ledger.forget_seen(p);
+            self.replay(p, groups);
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! never dropped, and nothing is acknowledged (no offset committed) before it is written.
 
 use crate::actors::messages::{Flush, Persist};
+use crate::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::output::OutputBatch;
 use crate::store::Store;
@@ -17,9 +18,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// First retry delay after a failed flush; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Messages the writer's mailbox holds before senders wait.
 const MAILBOX: usize = 64;
 
@@ -108,7 +106,7 @@ async fn write_until_done(
     batches: &[Arc<OutputBatch>],
     rows: usize,
 ) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::store();
     loop {
         let started = Instant::now();
         match store.write(batches).await {
@@ -133,9 +131,8 @@ async fn write_until_done(
             }
             Err(e) => {
                 metrics.persistence_errors.inc();
-                tracing::error!(error = %format!("{e:#}"), rows, retry_in = ?backoff, "database flush failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tracing::error!(error = ?e, rows, retry_in = ?backoff.peek(), "database flush failed; retrying");
+                backoff.wait().await;
             }
         }
     }

@@ -1,9 +1,8 @@
-//! Messages more than one actor handles, and `Outputs`, the subscribers of symbol outputs.
+//! Messages more than one actor handles, and [`guard`], which turns a panic in domain code
+//! into a [`StageError`].
 
-use crate::actors::db_writer::DbWriter;
-use crate::actors::publisher::OutputPublisher;
-use crate::domain::{Bar, BarBuilder, BarIndicators};
-use crate::output::{AnalyticsRecord, BarRecord, OutputBatch, TickRecord};
+use crate::domain::{Bar, BarBuilder, RevisableIndicators};
+use crate::output::{AnalyticsRecord, BarRecord, FormingBar, OutputBatch, TickRecord};
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ pub enum StageError {
     #[error("subscriber failed: {0}")]
     Subscriber(String),
     /// The supervisor went back to its checkpoint after a failure nobody was waiting on
-    /// (its idle clock): its partition must be replayed before it can go on.
+    /// (its idle clock): its partitions must be replayed before it can go on.
     #[error("restarted from its checkpoint after a failure of its own")]
     Restarted,
 }
@@ -29,7 +28,7 @@ impl From<MailboxError> for StageError {
     }
 }
 
-/// Consecutive ticks of one symbol, in partition order.
+/// Ticks of one symbol, in the order they are to be applied.
 #[derive(Message)]
 #[rtype(result = "Result<(), StageError>")]
 pub struct TickBatch(pub Arc<[TickRecord]>);
@@ -49,14 +48,28 @@ pub struct AdvanceClock(pub crate::domain::Timestamp);
 pub struct BarOutput {
     pub bars: Vec<BarRecord>,
     pub analytics: Vec<AnalyticsRecord>,
-    /// The open bar, at most once per [`crate::actors::bar_builder::PROGRESS_EVERY`].
-    pub in_progress: Option<Bar>,
+    /// The open bar with its forming indicator values, at most once per
+    /// [`crate::actors::bar_builder::PROGRESS_EVERY`].
+    pub forming: Option<FormingBar>,
 }
 
-/// Bars closed for the first time, for the indicator actor.
+/// For the indicator actor: bars that closed or were revised (in order), and the bars still
+/// open when their forming values are wanted.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<AnalyticsRecord>, StageError>")]
-pub struct ClosedBars(pub Vec<Bar>);
+#[rtype(result = "Result<IndicatorOutput, StageError>")]
+pub struct IndicatorWork {
+    pub bars: Vec<Bar>,
+    pub open: Vec<Bar>,
+}
+
+/// What the indicator actor produced.
+#[derive(Debug, Default)]
+pub struct IndicatorOutput {
+    /// One record per bar whose values were given or changed.
+    pub analytics: Vec<AnalyticsRecord>,
+    /// The last open bar with its forming values.
+    pub forming: Option<FormingBar>,
+}
 
 /// Asks a bar builder for a copy of its state (for a checkpoint).
 #[derive(Message)]
@@ -65,7 +78,7 @@ pub struct BuilderState;
 
 /// Asks an indicator actor for a copy of its state (for a checkpoint).
 #[derive(Message)]
-#[rtype(result = "BarIndicators")]
+#[rtype(result = "RevisableIndicators")]
 pub struct IndicatorState;
 
 /// Writes one batch (awaited: a full writer slows the sender down).
@@ -73,62 +86,10 @@ pub struct IndicatorState;
 #[rtype(result = "()")]
 pub struct Persist(pub Arc<OutputBatch>);
 
-/// Hands one batch to the WebSocket broadcaster (never awaited: best effort, never blocks).
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Broadcast(pub Arc<OutputBatch>);
-
 /// Makes everything received before it durable; answers once it is.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct Flush;
-
-/// The subscribers of every symbol's outputs.
-#[derive(Clone)]
-pub struct Outputs {
-    /// Awaited: the database is the source of truth and pushes back when slow.
-    pub db: Addr<DbWriter>,
-    /// Awaited: output topics (encoded on the sender's thread).
-    pub publisher: Option<Arc<OutputPublisher>>,
-    /// Not awaited: WebSocket fan-out.
-    pub broadcaster: Option<Recipient<Broadcast>>,
-}
-
-impl Outputs {
-    /// Hands `batch` to every subscriber.
-    ///
-    /// # Errors
-    /// When the database writer or the publisher is gone.
-    pub async fn send(&self, batch: Arc<OutputBatch>) -> Result<(), StageError> {
-        if let Some(b) = &self.broadcaster
-            && !batch.in_progress.is_empty()
-        {
-            // A full broadcaster drops the snapshot for WebSocket clients only; never wait.
-            let _ = b.try_send(Broadcast(batch.clone()));
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        if let Some(p) = &self.publisher {
-            p.publish(&batch).await;
-        }
-        self.db
-            .send(Persist(batch))
-            .await
-            .map_err(|e| StageError::Subscriber(format!("db writer: {e}")))
-    }
-
-    /// Makes everything sent so far durable in the database and on the output topics.
-    ///
-    /// # Errors
-    /// When either cannot confirm.
-    pub async fn flush(&self) -> Result<(), String> {
-        if let Some(p) = &self.publisher {
-            p.flush().await?;
-        }
-        self.db.send(Flush).await.map_err(|e| e.to_string())?
-    }
-}
 
 /// Runs `f`, turning a panic into a [`StageError::Panicked`] so that one symbol's bad
 /// input cannot take its arbiter's other actors down.

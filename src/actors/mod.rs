@@ -1,12 +1,19 @@
-//! The actor system of the streaming pipeline.
+//! The actor system of the streaming pipeline: thin actors around the plain parts in
+//! `crate::pipeline`.
 //!
 //! ```text
 //! raw topic ─▶ TickConsumer ─▶ SymbolSupervisor (one per symbol)
 //!                               ├─ tick metrics
 //!                               └─ BarBuilderActor ─▶ IndicatorActor (one pair per interval)
-//!              outputs of each symbol ─▶ DbWriter · OutputPublisher · Broadcaster
-//! backfill ─▶ ohlcv topic ─▶ bar_ingest ─▶ store
+//!              outputs of each symbol ─▶ Outputs: DbWriter · OutputPublisher (topics)
 //! ```
+//!
+//! - [`consumer`]: `TickConsumer`, the raw topic in.
+//! - [`supervisor`]: `SymbolSupervisor`, one symbol's state and children.
+//! - [`bar_builder`], [`indicator`]: one (symbol, interval) each.
+//! - [`db_writer`]: `DbWriter`, batched writes to the store.
+//! - [`broadcaster`]: `Broadcaster`, the fan-out to WebSocket clients.
+//! - [`outputs`]: where a symbol's outputs go; [`messages`]: messages several actors share.
 
 pub mod bar_builder;
 pub mod bar_ingest;
@@ -15,12 +22,11 @@ pub mod consumer;
 pub mod db_writer;
 pub mod indicator;
 pub mod messages;
-pub mod publisher;
+pub mod outputs;
 pub mod supervisor;
 pub mod topic_feeder;
 
-pub use consumer::{ConsumerSettings, Shutdown, TickConsumer};
+pub use consumer::{Shutdown, TickConsumer};
 pub use db_writer::{DbWriter, DbWriterSettings};
-pub use messages::Outputs;
-pub use publisher::OutputPublisher;
-pub use supervisor::{SymbolSettings, SymbolSupervisor};
+pub use outputs::Outputs;
+pub use supervisor::{SupervisorContext, SymbolSupervisor};

@@ -1,76 +1,37 @@
-//! `SymbolSupervisor`: everything one symbol needs, started on its first tick.
+//! `SymbolSupervisor`: everything one symbol needs, started on its first tick or when this
+//! instance is assigned the symbol's home partition.
 //!
 //! Owns a `BarBuilderActor` and an `IndicatorActor` per configured interval, computes the
-//! realtime tick metrics itself (publishing them through a [`RealtimeThrottle`]), and
-//! hands every output to the subscribers ([`Outputs`]).
-//! On start it restores the symbol's last checkpoint (or starts fresh) before it looks at a
-//! tick, and skips ticks it has already accounted for, so redelivery changes nothing.
-//! Runs under an actix `Supervisor`: when a stage panics it stops, is restarted, and
-//! restores its last durable state; the consumer then replays the partition.
+//! realtime tick metrics itself (publishing them through a `RealtimeThrottle`), and hands
+//! every output to the [`Outputs`]. Before it looks at a tick it restores the symbol's last
+//! checkpoint (`pipeline::checkpoint`); it skips trades it has already applied
+//! (`pipeline::applied`), so redelivery changes nothing. A clock closes a quiet symbol's bars
+//! on time (`pipeline::clock`). Runs under an actix `Supervisor`: when a stage panics it
+//! stops, restarts, and restores its last durable state, and the consumer replays its
+//! partitions; its phases are a [`Lifecycle`].
 
 use crate::actors::bar_builder::BarBuilderActor;
 use crate::actors::indicator::IndicatorActor;
 use crate::actors::messages::{
-    AdvanceClock, BarOutput, BarTicks, BuilderState, IndicatorState, Outputs, StageError,
+    AdvanceClock, BarOutput, BarTicks, BuilderState, Flush, IndicatorState, Persist, StageError,
     TickBatch, guard,
 };
+use crate::actors::outputs::Outputs;
+use crate::backoff::Backoff;
 use crate::domain::{
-    BarBuilder, BarBuilderConfig, BarIndicators, Interval, RealtimeThrottle, Symbol, TickMetrics,
-    Timestamp, TradingCalendar,
+    BarBuilder, RealtimeThrottle, RevisableIndicators, Symbol, TickMetrics, Timestamp,
 };
 use crate::metrics::Metrics;
-use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq};
+use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq, TickRecord};
+use crate::pipeline::checkpoint::{self, LastEvent, SymbolState};
+use crate::pipeline::{Applied, Lifecycle, PipelineView, SymbolSettings, clock};
 use crate::store::Store;
 use actix::prelude::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a quiet symbol's bars are checked against the clock.
 const CLOCK_EVERY: Duration = Duration::from_secs(1);
-
-/// How the pipeline treats symbols: intervals, calendars, bar timing.
-#[derive(Debug, Clone)]
-pub struct SymbolSettings {
-    /// Bar intervals built for every symbol.
-    pub intervals: Vec<Interval>,
-    /// Calendar of symbols without an override.
-    pub default_calendar: TradingCalendar,
-    /// Per-symbol calendars.
-    pub calendars: Vec<(Symbol, TradingCalendar)>,
-    /// Grace and allowed lateness.
-    pub bars: BarBuilderConfig,
-    /// Realtime metrics are published at most once per this much event time per symbol
-    /// ([`RealtimeThrottle`]; zero: every trade).
-    pub realtime_every: Duration,
-}
-
-impl SymbolSettings {
-    /// The calendar of `symbol`.
-    pub fn calendar(&self, symbol: Symbol) -> TradingCalendar {
-        self.calendars
-            .iter()
-            .find(|(s, _)| *s == symbol)
-            .map_or(self.default_calendar, |(_, c)| *c)
-    }
-
-    /// A symbol's realtime throttle, continuing from `last` (restored from a checkpoint).
-    pub fn realtime_throttle(&self, last: Option<Timestamp>) -> RealtimeThrottle {
-        let every = i64::try_from(self.realtime_every.as_micros()).unwrap_or(i64::MAX);
-        RealtimeThrottle::new(every, last)
-    }
-}
-
-/// The whole state of a symbol, as checkpointed.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SymbolState {
-    /// Last tick accounted for.
-    seq: Seq,
-    metrics: TickMetrics,
-    /// Event time of the last published realtime snapshot.
-    realtime_last: Option<Timestamp>,
-    builders: Vec<BarBuilder>,
-    indicators: Vec<BarIndicators>,
-}
 
 /// Checkpoints the symbol's state: answers once the checkpoint is handed to the writer.
 #[derive(Message)]
@@ -85,6 +46,12 @@ pub struct TakeCheckpoint;
 #[rtype(result = "()")]
 pub struct Retire;
 
+/// The consumer could not make everything since the last commit durable and will replay
+/// it: the supervisor goes back to its checkpoint (a restart, no refusal owed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reset;
+
 /// Internal: the clock fired.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -96,93 +63,120 @@ struct Stage {
     indicators: Addr<IndicatorActor>,
 }
 
+/// What a supervisor shares with the rest of the pipeline.
+#[derive(Clone)]
+pub struct SupervisorContext {
+    pub settings: Arc<SymbolSettings>,
+    pub store: Store,
+    pub outputs: Outputs,
+    pub metrics: Metrics,
+    pub view: Arc<PipelineView>,
+}
+
 /// The per-symbol supervisor.
 pub struct SymbolSupervisor {
     symbol: Symbol,
-    settings: Arc<SymbolSettings>,
-    store: Store,
-    outputs: Outputs,
-    metrics: Metrics,
+    cx: SupervisorContext,
     stages: Vec<Stage>,
     tick_metrics: TickMetrics,
     realtime_throttle: RealtimeThrottle,
-    /// Last tick accounted for (restored from the checkpoint).
-    last_seq: Option<Seq>,
+    /// Trades accounted for, per origin partition (restored from the checkpoint).
+    applied: Applied,
     /// Whether anything changed since the last checkpoint.
     dirty: bool,
-    /// Event time of the latest tick and when it arrived, for the idle clock.
-    last_event: Option<(Timestamp, Instant)>,
+    /// The latest trade's event time and when it arrived, for the idle clock.
+    last_event: Option<LastEvent>,
+    lifecycle: Lifecycle,
     /// The idle clock, cancelled on [`Retire`].
     clock: Option<SpawnHandle>,
-    /// Retired: no clock, also after a restart.
-    retired: bool,
-    /// Restarted after its clock failed, which no caller saw: the next tick batch or
-    /// checkpoint request is refused with [`StageError::Restarted`] so that the consumer
-    /// replays the partition (survives the restart).
-    restarted_unasked: bool,
-    /// Set by a restart: the writer is flushed before the checkpoint is read again, so a
-    /// checkpoint handed over just before the failure is not missed (survives the restart).
-    restarted: bool,
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(&chrono::Utc::now())
 }
 
 impl SymbolSupervisor {
     /// A supervisor for `symbol`; it restores its state when started.
-    pub fn new(
-        symbol: Symbol,
-        settings: Arc<SymbolSettings>,
-        store: Store,
-        outputs: Outputs,
-        metrics: Metrics,
-    ) -> Self {
-        let realtime_throttle = settings.realtime_throttle(None);
+    pub fn new(symbol: Symbol, cx: SupervisorContext) -> Self {
+        let realtime_throttle = cx.settings.realtime_throttle(None);
         Self {
             symbol,
-            settings,
-            store,
-            outputs,
-            metrics,
+            cx,
             stages: Vec::new(),
             tick_metrics: TickMetrics::new(),
             realtime_throttle,
-            last_seq: None,
+            applied: Applied::new(),
             dirty: false,
             last_event: None,
+            lifecycle: Lifecycle::new(),
             clock: None,
-            retired: false,
-            restarted_unasked: false,
-            restarted: false,
         }
     }
 
-    /// Starts the children from `state`, or fresh.
-    fn start_stages(&mut self, state: Option<SymbolState>) {
-        let calendar = self.settings.calendar(self.symbol);
+    /// The state to continue from: the checkpoint when it is usable, else fresh.
+    fn restore(&mut self, stored: Option<Checkpoint>) {
+        let (symbol, settings, metrics) = (self.symbol, &self.cx.settings, &self.cx.metrics);
+        let decoded = stored.map(|cp| SymbolState::decode(&cp.state));
+        let state = match decoded {
+            Some(Ok(s)) if s.fits(settings) => Some(s),
+            Some(Ok(_)) => {
+                tracing::warn!(%symbol, "checkpoint is for other intervals; starting fresh");
+                None
+            }
+            Some(Err(e)) => {
+                metrics.checkpoints_unusable.inc();
+                tracing::error!(%symbol, error = %e, "checkpoint not usable; starting fresh");
+                None
+            }
+            None => None,
+        };
         let (builders, indicators) = match state {
-            Some(s)
-                if s.builders.len() == self.settings.intervals.len()
-                    && s.builders
-                        .iter()
-                        .zip(&self.settings.intervals)
-                        .all(|(b, i)| b.interval() == *i) =>
-            {
-                self.last_seq = Some(s.seq);
+            Some(mut s) => {
+                let view = &self.cx.view;
+                let notes = checkpoint::prepare_restore(&mut s, view.epoch(), |p| view.log_end(p));
+                if notes.other_epoch {
+                    metrics
+                        .checkpoint_offsets_dropped
+                        .with_label_values(&["other_broker"])
+                        .inc();
+                    tracing::info!(%symbol, "checkpoint written against another broker: state kept, reading the new broker from its beginning");
+                }
+                for (partition, applied, end) in &notes.ahead_of_log {
+                    metrics
+                        .checkpoint_offsets_dropped
+                        .with_label_values(&["ahead_of_log"])
+                        .inc();
+                    tracing::error!(%symbol, partition, applied, end, "checkpoint offset past the end of its partition (the log was replaced): reading that partition from its beginning");
+                }
+                self.applied = s.applied;
                 self.tick_metrics = s.metrics;
-                self.realtime_throttle = self.settings.realtime_throttle(s.realtime_last);
+                self.realtime_throttle = settings.realtime_throttle(s.realtime_last);
+                self.last_event = s.last_event;
                 (s.builders, s.indicators)
             }
-            Some(_) => {
-                tracing::warn!(symbol = %self.symbol, "checkpoint is for other intervals; starting fresh");
-                self.fresh_state(calendar)
-            }
-            None => self.fresh_state(calendar),
+            None => (
+                settings.fresh_builders(symbol),
+                settings.fresh_indicators(symbol),
+            ),
         };
+        self.start_stages(builders, indicators);
+    }
+
+    fn start_stages(&mut self, builders: Vec<BarBuilder>, indicators: Vec<RevisableIndicators>) {
         self.stages = builders
             .into_iter()
             .zip(indicators)
             .map(|(builder, ind)| {
-                let indicators = IndicatorActor::new(self.symbol, builder.interval(), ind).start();
+                let indicators = IndicatorActor::new(
+                    self.symbol,
+                    builder.interval(),
+                    ind,
+                    self.cx.metrics.clone(),
+                )
+                .start();
                 let builder =
-                    BarBuilderActor::new(builder, indicators.clone(), self.metrics.clone()).start();
+                    BarBuilderActor::new(builder, indicators.clone(), self.cx.metrics.clone())
+                        .start();
                 Stage {
                     builder,
                     indicators,
@@ -191,24 +185,7 @@ impl SymbolSupervisor {
             .collect();
     }
 
-    fn fresh_state(&mut self, calendar: TradingCalendar) -> (Vec<BarBuilder>, Vec<BarIndicators>) {
-        self.last_seq = None;
-        self.tick_metrics = TickMetrics::new();
-        self.realtime_throttle = self.settings.realtime_throttle(None);
-        let intervals = &self.settings.intervals;
-        (
-            intervals
-                .iter()
-                .map(|i| BarBuilder::new(*i, calendar, self.settings.bars))
-                .collect(),
-            intervals
-                .iter()
-                .map(|i| BarIndicators::new(*i, calendar))
-                .collect(),
-        )
-    }
-
-    /// Collects the children's answers into `batch` and hands it to the subscribers.
+    /// Collects the children's answers into `batch` and hands it to the outputs.
     fn deliver<F>(
         &self,
         mut batch: OutputBatch,
@@ -217,16 +194,39 @@ impl SymbolSupervisor {
     where
         F: Future<Output = Result<Result<BarOutput, StageError>, MailboxError>> + 'static,
     {
-        let outputs = self.outputs.clone();
+        let outputs = self.cx.outputs.clone();
         async move {
             for r in futures_util::future::join_all(pending).await {
                 let out = r??;
                 batch.bars.extend(out.bars);
                 batch.analytics.extend(out.analytics);
-                batch.in_progress.extend(out.in_progress);
+                batch.forming.extend(out.forming);
             }
             outputs.send(Arc::new(batch)).await
         }
+    }
+
+    /// The ticks of `batch` not applied yet, recorded as applied. Most batches are all new:
+    /// they are then passed on without a copy.
+    fn fresh(&mut self, batch: Arc<[TickRecord]>) -> Arc<[TickRecord]> {
+        if batch.iter().all(|r| self.applied.is_new(r.seq))
+            && batch.windows(2).all(|w| {
+                w[0].seq.partition != w[1].seq.partition || w[0].seq.offset < w[1].seq.offset
+            })
+        {
+            for r in batch.iter() {
+                self.applied.record(r.seq);
+            }
+            return batch;
+        }
+        let mut fresh = Vec::with_capacity(batch.len());
+        for r in batch.iter() {
+            if self.applied.is_new(r.seq) {
+                self.applied.record(r.seq);
+                fresh.push(*r);
+            }
+        }
+        fresh.into()
     }
 }
 
@@ -234,59 +234,43 @@ impl Actor for SymbolSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.metrics.symbols_active.inc();
-        let (store, symbol) = (self.store.clone(), self.symbol);
-        let flush_first = std::mem::take(&mut self.restarted).then(|| self.outputs.db.clone());
+        self.cx.metrics.symbols_active.inc();
+        let (store, symbol, metrics) =
+            (self.cx.store.clone(), self.symbol, self.cx.metrics.clone());
+        let flush_first = self
+            .lifecycle
+            .flush_first()
+            .then(|| self.cx.outputs.db.clone());
         // `wait`: no tick is looked at before the state is restored.
         ctx.wait(
-            {
-                let metrics = self.metrics.clone();
-                async move {
-                    if let Some(db) = flush_first {
-                        // A checkpoint handed to the writer before the failure must be the
-                        // one read back.
-                        if let Ok(Err(e)) = db.send(crate::actors::messages::Flush).await {
-                            tracing::warn!(%symbol, error = %e, "flush before restoring failed");
-                        }
+            async move {
+                if let Some(db) = flush_first {
+                    // A checkpoint handed to the writer before the failure must be the one
+                    // read back.
+                    if let Ok(Err(e)) = db.send(Flush).await {
+                        tracing::warn!(%symbol, error = %e, "flush before restoring failed");
                     }
-                    // Without its checkpoint the symbol cannot go on: wait for the store.
-                    let mut backoff = Duration::from_millis(100);
-                    loop {
-                        match store.load_checkpoint(symbol).await {
-                            Ok(cp) => break Ok::<_, anyhow::Error>(cp),
-                            Err(e) => {
-                                metrics.persistence_errors.inc();
-                                tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff, "cannot load checkpoint");
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(5));
-                            }
+                }
+                // Without its checkpoint the symbol cannot go on: wait for the store.
+                let mut backoff = Backoff::store();
+                loop {
+                    match store.load_checkpoint(symbol).await {
+                        Ok(cp) => break cp,
+                        Err(e) => {
+                            metrics.persistence_errors.inc();
+                            tracing::warn!(%symbol, error = ?e, retry_in = ?backoff.peek(), "cannot load checkpoint");
+                            backoff.wait().await;
                         }
                     }
                 }
             }
-                .into_actor(self)
-                .map(|loaded, act, ctx| {
-                    let state = match loaded {
-                        Ok(Some(cp)) => match bincode::serde::decode_from_slice::<SymbolState, _>(&cp.state, bincode::config::standard()) {
-                            Ok((s, _)) => Some(s),
-                            Err(e) => {
-                                tracing::error!(symbol = %act.symbol, error = %e, "unreadable checkpoint; starting fresh");
-                                None
-                            }
-                        },
-                        Ok(None) => None,
-                        Err(e) => {
-                            // Without the checkpoint the state would be wrong: stop and let
-                            // the supervisor retry.
-                            tracing::error!(symbol = %act.symbol, error = %e, "cannot load checkpoint");
-                            ctx.stop();
-                            return;
-                        }
-                    };
-                    act.start_stages(state);
-                }),
+            .into_actor(self)
+            .map(|stored, act, _| {
+                act.restore(stored);
+                act.lifecycle = act.lifecycle.restored();
+            }),
         );
-        if !self.retired {
+        if self.lifecycle.clock_allowed() {
             self.clock = Some(ctx.run_interval(CLOCK_EVERY, |act, ctx| {
                 if act.last_event.is_some() {
                     // try_send: a busy symbol does not need the clock, and the mailbox stays
@@ -298,58 +282,68 @@ impl Actor for SymbolSupervisor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.metrics.symbols_active.dec();
+        self.cx.metrics.symbols_active.dec();
     }
 }
 
 impl Supervised for SymbolSupervisor {
     /// Forgets the in-memory state; `started` restores the last checkpoint again.
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.metrics.symbol_restarts.inc();
+        self.cx.metrics.symbol_restarts.inc();
         tracing::warn!(symbol = %self.symbol, "restarting from the last checkpoint");
         self.stages.clear();
         self.tick_metrics = TickMetrics::new();
-        self.realtime_throttle = self.settings.realtime_throttle(None);
-        self.last_seq = None;
+        self.realtime_throttle = self.cx.settings.realtime_throttle(None);
+        self.applied = Applied::new();
         self.dirty = false;
         self.last_event = None;
         self.clock = None;
-        self.restarted = true;
+        self.lifecycle = self.lifecycle.restarted();
     }
 }
 
 impl Handler<Retire> for SymbolSupervisor {
     type Result = ();
 
+    /// Falls silent: no clock from now on, also after a restart.
     fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
-        self.retired = true;
+        self.lifecycle = Lifecycle::Retired;
         if let Some(clock) = self.clock.take() {
             ctx.cancel_future(clock);
         }
     }
 }
 
+impl Handler<Reset> for SymbolSupervisor {
+    type Result = ();
+
+    /// Restarts from the last checkpoint.
+    fn handle(&mut self, _: Reset, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
 impl Handler<TickBatch> for SymbolSupervisor {
     type Result = AtomicResponse<Self, Result<(), StageError>>;
 
-    /// Processes the ticks not yet accounted for: metrics here, bars in the children.
+    /// Processes the ticks not yet applied: metrics here, bars in the children.
     fn handle(&mut self, msg: TickBatch, ctx: &mut Self::Context) -> Self::Result {
-        if std::mem::take(&mut self.restarted_unasked) {
+        if self.lifecycle.take_refusal() {
             return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
         }
-        let last = self.last_seq;
-        let fresh: Arc<[crate::output::TickRecord]> =
-            match msg.0.iter().position(|r| last.is_none_or(|s| r.seq > s)) {
-                Some(0) => msg.0,
-                Some(i) => msg.0[i..].into(),
-                None => {
-                    // All accounted for already (a replay): the idle clock still starts.
-                    if let Some(r) = msg.0.last() {
-                        self.last_event.get_or_insert((r.tick.ts(), Instant::now()));
-                    }
-                    return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
-                }
-            };
+        let arrived = now();
+        let Some(newest) = msg.0.iter().map(|r| r.tick.ts()).max() else {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        };
+        let fresh = self.fresh(msg.0);
+        if fresh.is_empty() {
+            // All applied already (a replay): the idle clock still starts.
+            self.last_event.get_or_insert(LastEvent {
+                event: newest,
+                arrived,
+            });
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
         let (symbol, tick_metrics, throttle) = (
             self.symbol,
             &mut self.tick_metrics,
@@ -378,12 +372,10 @@ impl Handler<TickBatch> for SymbolSupervisor {
                 return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
             }
         };
-        // unwrap: `fresh` is not empty (position found an element).
-        let newest = fresh.last().unwrap();
-        self.last_seq = Some(newest.seq);
-        self.last_event = Some((newest.tick.ts(), Instant::now()));
+        let event = self.last_event.map_or(newest, |l| l.event.max(newest));
+        self.last_event = Some(LastEvent { event, arrived });
         self.dirty = true;
-        self.metrics.ticks_consumed.inc_by(fresh.len() as u64);
+        self.cx.metrics.ticks_consumed.inc_by(fresh.len() as u64);
         let batch = OutputBatch {
             ticks: fresh.to_vec(),
             realtime,
@@ -408,21 +400,28 @@ impl Handler<ClockTick> for SymbolSupervisor {
     type Result = AtomicResponse<Self, ()>;
 
     /// When no tick came for longer than the grace period, moves event time on by the wall
-    /// time elapsed, so the last bars of a quiet spell close.
+    /// time elapsed (never past what every partition read here has reached), so the last
+    /// bars of a quiet spell close.
     fn handle(&mut self, _: ClockTick, _: &mut Self::Context) -> Self::Result {
-        let Some((event, at)) = self.last_event.filter(|_| !self.retired) else {
+        let advance = self
+            .last_event
+            .filter(|_| self.lifecycle.clock_allowed())
+            .and_then(|l| {
+                let quiet = now().micros().saturating_sub(l.arrived.micros());
+                clock::idle_advance(
+                    l.event,
+                    quiet,
+                    self.cx.settings.bars.grace_micros,
+                    self.cx.view.clock_cap(),
+                )
+            });
+        let Some(to) = advance else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
-        let idle = at.elapsed();
-        if (idle.as_micros() as i64) < self.settings.bars.grace_micros {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
-        let now = event.add_micros(idle.as_micros() as i64);
-        self.dirty = true;
         let pending: Vec<_> = self
             .stages
             .iter()
-            .map(|s| s.builder.send(AdvanceClock(now)))
+            .map(|s| s.builder.send(AdvanceClock(to)))
             .collect();
         let work = self.deliver(OutputBatch::default(), pending);
         #[cfg(feature = "fault-injection")]
@@ -439,7 +438,7 @@ impl Handler<ClockTick> for SymbolSupervisor {
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
                 tracing::error!(symbol = %act.symbol, error = %e, "clock advance failed");
-                act.restarted_unasked = true;
+                act.lifecycle = act.lifecycle.failed_unseen();
                 ctx.stop();
             }
         })))
@@ -452,12 +451,12 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
     /// Gathers the children's state and hands a checkpoint to the writer, after every
     /// output it accounts for.
     fn handle(&mut self, _: TakeCheckpoint, _: &mut Self::Context) -> Self::Result {
-        if std::mem::take(&mut self.restarted_unasked) {
+        if self.lifecycle.take_refusal() {
             return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
         }
-        let Some(seq) = self.last_seq.filter(|_| self.dirty) else {
+        if !self.dirty {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
-        };
+        }
         self.dirty = false;
         let builders: Vec<_> = self
             .stages
@@ -469,25 +468,35 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
             .iter()
             .map(|s| s.indicators.send(IndicatorState))
             .collect();
-        let (symbol, metrics, realtime_last, db) = (
-            self.symbol,
-            self.tick_metrics.clone(),
-            self.realtime_throttle.last(),
-            self.outputs.db.clone(),
-        );
+        let symbol = self.symbol;
+        let partial = SymbolState {
+            epoch: self.cx.view.epoch().to_owned(),
+            applied: self.applied.clone(),
+            metrics: self.tick_metrics.clone(),
+            realtime_last: self.realtime_throttle.last(),
+            last_event: self.last_event,
+            builders: Vec::new(),
+            indicators: Vec::new(),
+        };
+        let db = self.cx.outputs.db.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                let builders = futures_util::future::try_join_all(builders).await?;
-                let indicators = futures_util::future::try_join_all(indicators).await?;
-                let state = SymbolState {
-                    seq,
-                    metrics,
-                    realtime_last,
-                    builders,
-                    indicators,
-                };
-                let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard())
+                let mut state = partial;
+                state.builders = futures_util::future::try_join_all(builders).await?;
+                state.indicators = futures_util::future::try_join_all(indicators).await?;
+                let bytes = state
+                    .encode()
                     .map_err(|e| StageError::Panicked(format!("checkpoint encoding: {e}")))?;
+                // The stored `seq` is for people: the newest trade applied.
+                let seq = state
+                    .applied
+                    .iter()
+                    .map(|(partition, offset)| Seq { partition, offset })
+                    .max()
+                    .unwrap_or(Seq {
+                        partition: 0,
+                        offset: -1,
+                    });
                 let batch = OutputBatch {
                     checkpoints: vec![Checkpoint {
                         symbol,
@@ -496,7 +505,7 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
                     }],
                     ..OutputBatch::default()
                 };
-                db.send(crate::actors::messages::Persist(Arc::new(batch)))
+                db.send(Persist(Arc::new(batch)))
                     .await
                     .map_err(|e| StageError::Subscriber(e.to_string()))
             }

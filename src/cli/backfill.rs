@@ -5,7 +5,6 @@
 //! the command then waits until they are stored. Interrupted, it resumes: what was stored
 //! is no longer a gap.
 
-use crate::actors::publisher::producer;
 use crate::backfill::{Backfiller, Job};
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::history::{HistoryClient, ProviderSettings};
@@ -13,7 +12,6 @@ use crate::store::{PgStore, Store};
 use anyhow::bail;
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of `tickflow backfill`.
@@ -62,7 +60,7 @@ async fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
     let backfiller = Backfiller::new(
         HistoryClient::new(&args.providers),
         store,
-        Arc::new(producer(&args.kafka_bootstrap)?),
+        crate::kafka::Producer::new(&args.kafka_bootstrap)?,
     );
     let job = Job {
         symbol: args.symbol,

@@ -1,6 +1,7 @@
 //! The `tickflow` command line.
 //!
-//! - `serve`: the platform; `migrate`, `create-topics`: its setup steps alone.
+//! - `serve`: the platform; `migrate`, `create-topics`: its setup steps alone; `broker`: the
+//!   embedded Kafka broker as a process of its own.
 //! - `indicators`: OHLCV bars from a CSV file in, every bar indicator out.
 //! - `bars`: trades from a CSV file in, OHLCV bars out.
 //! - `replay`: recorded trades or bars onto the topics of a running tickflow.
@@ -21,7 +22,7 @@ pub use backfill::BackfillArgs;
 pub use bars::BarsArgs;
 pub use indicators::IndicatorsArgs;
 pub use replay::ReplayArgs;
-pub use serve::{CreateTopicsArgs, MigrateArgs, ServeArgs};
+pub use serve::{BrokerArgs, CreateTopicsArgs, MigrateArgs, ServeArgs};
 
 /// Market-data analytics: exact OHLCV bars and TA-Lib-identical indicators.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Create the Kafka topics (serve also does this) and exit.
     CreateTopics(CreateTopicsArgs),
+    /// Run the embedded Kafka broker as a process of its own (for several instances).
+    Broker(BrokerArgs),
     /// Compute every bar indicator for an OHLCV CSV file (ts,open,high,low,close,volume).
     Indicators(IndicatorsArgs),
     /// Build OHLCV bars from a trades CSV file (ts,price,volume).
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Migrate(args) => serve::migrate(&args),
         Command::CreateTopics(args) => serve::create_topics(&args),
+        Command::Broker(args) => serve::broker(&args),
         Command::Indicators(args) => indicators::run(&args),
         Command::Bars(args) => bars::run(&args),
         Command::Replay(args) => replay::run(&args),

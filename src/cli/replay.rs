@@ -1,18 +1,19 @@
 //! `tickflow replay`: publishes recorded trades to the raw topic of a running tickflow, or
-//! recorded bars to its bar topic (stored by its bar-ingest consumer, like backfilled bars).
+//! recorded bars to its history topic (stored by its bar-ingest consumer, like backfilled
+//! bars). Into the embedded broker, which keeps only a few MiB per partition, it waits
+//! whenever the pipeline is too far behind (`kafka::backlog`), so nothing is dropped unread.
 
-use crate::actors::publisher::{DeliveryCounter, producer, send_waiting};
 use crate::cli::csv_io::{cell, column_indexes, number, open_input};
 use crate::domain::gaps::HistoryBar;
 use crate::domain::time::parse_timestamp;
 use crate::domain::{Interval, TradingCalendar};
 use crate::domain::{Source, Symbol, Tick};
-use crate::kafka::{topics, wire};
+use crate::kafka::backlog::{BacklogProbe, EMBEDDED_BACKLOG_LIMIT};
+use crate::kafka::producer::{Producer, Record};
+use crate::kafka::{epoch, topics, wire};
 use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rdkafka::producer::Producer;
-use rdkafka::producer::ThreadedProducer;
 use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -68,11 +69,77 @@ pub struct ReplayArgs {
     /// Kafka of the running tickflow (its log prints `kafka bootstrap: HOST:PORT`).
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
     pub kafka_bootstrap: String,
+    /// The running tickflow's consumer group (its backlog paces the replay).
+    #[arg(long, env = "TICKFLOW_GROUP", default_value = "tickflow-pipeline")]
+    pub group: String,
+    /// Wait while a raw partition has more uncommitted messages than this; default: the
+    /// embedded broker's safe limit when the target is an embedded broker, no limit else.
+    #[arg(long)]
+    pub max_backlog: Option<i64>,
+}
+
+/// How many trades go between two looks at the pipeline's backlog.
+const BACKLOG_CHECK_EVERY: u64 = 2_000;
+
+/// Paces a replay by the pipeline's backlog. It looks at the broker only when the first
+/// check is due, so a file with a bad row fails on that row without contacting Kafka.
+struct Pacer {
+    probe: Option<Option<(BacklogProbe, i64)>>,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Self { probe: None }
+    }
+
+    async fn probe(&mut self, args: &ReplayArgs) -> anyhow::Result<Option<&(BacklogProbe, i64)>> {
+        if self.probe.is_none() {
+            let limit = match args.max_backlog {
+                Some(l) => Some(l),
+                None => epoch::read(&args.kafka_bootstrap)
+                    .await
+                    .context("cannot read the broker's epoch (is tickflow running there?)")?
+                    .filter(|e| e.embedded)
+                    .map(|_| EMBEDDED_BACKLOG_LIMIT),
+            };
+            self.probe = Some(match limit {
+                Some(l) => Some((BacklogProbe::new(&args.kafka_bootstrap, &args.group)?, l)),
+                None => None,
+            });
+        }
+        Ok(self.probe.as_ref().and_then(Option::as_ref))
+    }
+
+    /// Waits while the pipeline is too far behind.
+    async fn wait(
+        &mut self,
+        args: &ReplayArgs,
+        producer: &Producer,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let Some((probe, limit)) = self.probe(args).await? else {
+            return Ok(());
+        };
+        // What is queued locally counts too: deliver it first.
+        producer.flush().await?;
+        loop {
+            let largest = tokio::task::block_in_place(|| probe.largest_blocking())?;
+            if largest <= *limit {
+                return Ok(());
+            }
+            progress.set_message(format!(
+                "waiting for tickflow to catch up ({largest} uncommitted in a partition)"
+            ));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
 
 /// Reads the file and publishes each trade keyed by its symbol, pacing by event time.
 pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded: the backlog probe blocks (`block_in_place`).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     match (&args.ticks, &args.bars, args.interval) {
@@ -119,20 +186,12 @@ fn progress(template: &str) -> ProgressBar {
     bar
 }
 
-/// Waits until every message is acknowledged; an error names how many were not.
-async fn flush(
-    producer: ThreadedProducer<DeliveryCounter>,
-    sent: u64,
-    what: &str,
-) -> anyhow::Result<()> {
-    let producer = std::sync::Arc::new(producer);
-    let flushing = producer.clone();
-    tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(60))).await??;
-    let failed = producer.context().failed();
-    if failed > 0 {
-        bail!("{failed} of {sent} {what} were not delivered");
-    }
-    Ok(())
+/// Waits until every message is acknowledged.
+async fn flush(producer: &Producer, sent: u64, what: &str) -> anyhow::Result<()> {
+    producer
+        .flush()
+        .await
+        .with_context(|| format!("not all of {sent} {what} were delivered"))
 }
 
 /// Publishes bars to the bar topic with `replay` as their source: the running tickflow
@@ -144,7 +203,7 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
         ["ts", "open", "high", "low", "close", "volume"],
     )?;
     let symbol_col = symbol_column(args, &mut reader)?;
-    let producer = producer(&args.kafka_bootstrap)?;
+    let producer = Producer::new(&args.kafka_bootstrap)?;
     let bar = progress("{spinner} {pos} bars  {per_sec}  {elapsed_precise}  {msg}");
     let mut record = csv::ByteRecord::new();
     let mut sent = 0u64;
@@ -193,19 +252,19 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
         {
             bail!("line {line}: prices are not low <= open, close <= high, or volume < 0");
         }
-        send_waiting(
-            &producer,
-            topics::OHLCV,
-            symbol.as_str(),
-            &wire::encode_history_bar(&history, "replay"),
-        )
-        .await?;
+        let payload = wire::encode_history_bar(&history, "replay");
+        producer
+            .send(Record::keyed(topics::HISTORY, symbol.as_str(), &payload))
+            .await?;
         sent += 1;
         bar.set_position(sent);
     }
     bar.set_message("flushing");
-    flush(producer, sent, "bars").await?;
-    bar.finish_with_message(format!("done: {sent} bars published to {}", topics::OHLCV));
+    flush(&producer, sent, "bars").await?;
+    bar.finish_with_message(format!(
+        "done: {sent} bars published to {}",
+        topics::HISTORY
+    ));
     Ok(())
 }
 
@@ -213,7 +272,8 @@ async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
     let mut reader = open_input(path)?;
     let [ts_col, price_col, volume_col] = column_indexes(&mut reader, ["ts", "price", "volume"])?;
     let symbol_col = symbol_column(args, &mut reader)?;
-    let producer = producer(&args.kafka_bootstrap)?;
+    let producer = Producer::new(&args.kafka_bootstrap)?;
+    let mut pacer = Pacer::new();
     let bar = progress("{spinner} {pos} trades  {per_sec}  {elapsed_precise}  {msg}");
     let source = Source::new("replay");
     let mut record = csv::ByteRecord::new();
@@ -245,18 +305,18 @@ async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
                 tokio::time::sleep(wait).await;
             }
         }
-        send_waiting(
-            &producer,
-            topics::RAW,
-            symbol.as_str(),
-            &wire::encode_raw_tick(&tick),
-        )
-        .await?;
+        if sent % BACKLOG_CHECK_EVERY == BACKLOG_CHECK_EVERY - 1 {
+            pacer.wait(args, &producer, &bar).await?;
+        }
+        let payload = wire::encode_raw_tick(&tick);
+        producer
+            .send(Record::keyed(topics::RAW, symbol.as_str(), &payload))
+            .await?;
         sent += 1;
         bar.set_position(sent);
     }
     bar.set_message("flushing");
-    flush(producer, sent, "trades").await?;
+    flush(&producer, sent, "trades").await?;
     bar.finish_with_message(format!("done: {sent} trades published to {}", topics::RAW));
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! `tickflow serve`, `tickflow migrate`, `tickflow create-topics`.
 
-use crate::actors::{DbWriterSettings, SymbolSettings};
+use crate::actors::DbWriterSettings;
 use crate::app::{App, FeedKind, Settings};
 use crate::domain::{BarBuilderConfig, Interval, Symbol, TradingCalendar};
 use crate::kafka::topics::TopicSettings;
+use crate::pipeline::SymbolSettings;
 use crate::store::{MemoryLimits, PgStore, Retention};
 use anyhow::Context;
 use std::time::Duration;
@@ -76,6 +77,10 @@ pub struct ServeArgs {
     /// trade time per symbol, on the first trade of each period; `0`: every trade.
     #[arg(long, env = "TICKFLOW_REALTIME_EVERY", default_value = "1s", value_parser = humantime::parse_duration)]
     pub realtime_every: Duration,
+    /// How far ahead of the clock a trade may be stamped; later ones are dead-lettered
+    /// (`future_timestamp`) and never move a bar's clock.
+    #[arg(long, env = "TICKFLOW_MAX_CLOCK_SKEW", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_clock_skew: Duration,
     /// Consumer group shared by the instances that split the work.
     #[arg(long, env = "TICKFLOW_GROUP", default_value = "tickflow-pipeline")]
     pub group: String,
@@ -175,6 +180,7 @@ impl ServeArgs {
             group: self.group.clone(),
             max_batch: self.max_batch,
             commit_interval: self.commit_interval,
+            max_clock_skew: self.max_clock_skew,
             workers: self
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -264,5 +270,44 @@ pub(crate) fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
             created.join(", ")
         }
     );
+    Ok(())
+}
+
+/// Options of `tickflow broker`.
+#[derive(Debug, clap::Args)]
+pub struct BrokerArgs {
+    /// Write the bootstrap address (`HOST:PORT`) to this file once the broker is up.
+    #[arg(long)]
+    pub bootstrap_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub topics: TopicSettings,
+}
+
+/// Runs the embedded broker (librdkafka's mock cluster) as a process of its own, with
+/// tickflow's topics, until Ctrl-C or SIGTERM: several `tickflow serve` can share it, and
+/// any of them can be killed while the log survives. It keeps ~5 MiB per partition.
+pub(crate) fn broker(args: &BrokerArgs) -> anyhow::Result<()> {
+    let specs = args
+        .topics
+        .all()
+        .iter()
+        .map(|t| (t.name.to_owned(), t.partitions))
+        .collect();
+    let broker = crate::kafka::EmbeddedKafka::start(1, specs)?;
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    if let Some(path) = &args.bootstrap_file {
+        // Written whole, then renamed: a reader never sees half an address.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &bootstrap)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("kafka bootstrap: {bootstrap}");
+    tracing::info!("kafka bootstrap: {bootstrap} (embedded broker; Ctrl-C stops it)");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(wait_for_signal());
+    drop(broker);
     Ok(())
 }

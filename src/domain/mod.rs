@@ -23,7 +23,7 @@ pub mod time;
 pub use bar::{Bar, Ohlcv};
 pub use bar_builder::{BarBuilder, BarBuilderConfig, BarBuilderStats, BarEvent, TickOutcome};
 pub use calendar::{Session, TradingCalendar};
-pub use indicators::{BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues};
+pub use indicators::{BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues, RevisableIndicators};
 pub use interval::Interval;
 pub use realtime_throttle::RealtimeThrottle;
 pub use symbol::Symbol;

@@ -46,10 +46,25 @@ impl Timestamp {
         Self(self.0.saturating_add(micros))
     }
 
-    /// The same instant as a chrono value.
+    /// The earliest instant any input may name: 0001-01-01T00:00:00Z.
+    pub const MIN: Self = Self(-62_135_596_800_000_000);
+    /// The latest: 9999-12-31T23:59:59.999999Z (four-digit years: RFC 3339, PostgreSQL and
+    /// chrono all hold every instant in between).
+    pub const MAX: Self = Self(253_402_300_799_999_999);
+
+    /// Whether this instant is within [`Self::MIN`]..=[`Self::MAX`] (every parsed input is).
+    pub const fn is_supported(self) -> bool {
+        self.0 >= Self::MIN.0 && self.0 <= Self::MAX.0
+    }
+
+    /// The same instant as a chrono value. Instants beyond chrono's range (±262,000 years;
+    /// only reachable by arithmetic past [`Self::MAX`], never by parsing) are clamped to it.
     pub fn to_datetime(self) -> DateTime<Utc> {
-        // unwrap: every i64 microsecond count is within chrono's range (±262,000 years).
-        DateTime::from_timestamp_micros(self.0).unwrap()
+        DateTime::from_timestamp_micros(self.0).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
     }
 
     /// The instant of a chrono value, truncated to microseconds.
@@ -150,7 +165,7 @@ pub enum TimeError {
     Unparsable(String),
     #[error("{text:?} does not exist in {tz} (skipped by a daylight-saving change)")]
     NonexistentLocalTime { text: String, tz: Tz },
-    #[error("epoch number {0} is out of range")]
+    #[error("{0} is out of range (years 0001 to 9999)")]
     OutOfRange(String),
 }
 
@@ -161,7 +176,8 @@ pub enum TimeError {
 /// milliseconds only above 1e12, so epoch-ms values before 2001 were read as seconds.
 ///
 /// # Errors
-/// Returns [`TimeError::OutOfRange`] for non-finite numbers and numbers beyond `i64` micros.
+/// Returns [`TimeError::OutOfRange`] for non-finite numbers and instants outside the years
+/// 0001 to 9999.
 pub fn timestamp_from_epoch(value: f64) -> Result<Timestamp, TimeError> {
     if !value.is_finite() {
         return Err(TimeError::OutOfRange(value.to_string()));
@@ -176,11 +192,13 @@ pub fn timestamp_from_epoch(value: f64) -> Result<Timestamp, TimeError> {
     } else {
         value / 1e3
     };
-    if micros.abs() >= 9.2e18 {
+    // `as i64` saturates; the range check below refuses what it would have clamped.
+    // Round, not truncate: 1700000000.123 s is 1700000000122999.9 µs in binary.
+    let ts = Timestamp(micros.round() as i64);
+    if !ts.is_supported() {
         return Err(TimeError::OutOfRange(value.to_string()));
     }
-    // Round, not truncate: 1700000000.123 s is 1700000000122999.9 µs in binary.
-    Ok(Timestamp(micros.round() as i64))
+    Ok(ts)
 }
 
 /// Parses a timestamp in any of the forms market data arrives in.
@@ -193,8 +211,17 @@ pub fn timestamp_from_epoch(value: f64) -> Result<Timestamp, TimeError> {
 ///
 /// # Errors
 /// [`TimeError::Unparsable`] for anything else; [`TimeError::NonexistentLocalTime`] for a
-/// naive time inside the hour skipped when daylight saving starts.
+/// naive time inside the hour skipped when daylight saving starts;
+/// [`TimeError::OutOfRange`] outside the years 0001 to 9999.
 pub fn parse_timestamp(text: &str, naive_tz: Tz) -> Result<Timestamp, TimeError> {
+    let ts = parse_any_timestamp(text, naive_tz)?;
+    if !ts.is_supported() {
+        return Err(TimeError::OutOfRange(text.trim().to_owned()));
+    }
+    Ok(ts)
+}
+
+fn parse_any_timestamp(text: &str, naive_tz: Tz) -> Result<Timestamp, TimeError> {
     let t = text.trim();
     let first = t.as_bytes().first().copied().unwrap_or(b' ');
     let looks_numeric = (first.is_ascii_digit() || first == b'-' || first == b'+')
@@ -355,5 +382,40 @@ mod tests {
         ] {
             assert!(parse_timestamp(bad, UTC).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn instants_outside_years_1_to_9999_are_refused_not_panicked_on() {
+        for bad in [
+            "9.1e21",
+            "-9.1e21",
+            "8.3e21",
+            "3e20",
+            "10000-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "-0001-12-31T00:00:00Z",
+        ] {
+            assert!(
+                matches!(
+                    parse_timestamp(bad, UTC),
+                    Err(TimeError::OutOfRange(_) | TimeError::Unparsable(_))
+                ),
+                "{bad:?} should be refused"
+            );
+        }
+        assert!(matches!(
+            timestamp_from_epoch(8.3e21),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert!(Timestamp::MAX.is_supported() && Timestamp::MIN.is_supported());
+        assert_eq!(Timestamp::MAX.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(Timestamp::MIN.to_rfc3339(), "0001-01-01T00:00:00Z");
+        // Arithmetic past the ends clamps instead of panicking.
+        let far = Timestamp::from_micros(i64::MAX);
+        assert_eq!(far.to_datetime(), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            Timestamp::from_micros(i64::MIN).to_datetime(),
+            DateTime::<Utc>::MIN_UTC
+        );
     }
 }

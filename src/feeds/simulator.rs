@@ -2,13 +2,13 @@
 //! topic like any other producer would. Each symbol switches between quiet spells, normal
 //! trading and bursts; sizes are round lots with a fat tail; event time is the wall clock.
 
-use crate::actors::publisher::{DeliveryCounter, send_waiting};
 use crate::domain::{Source, Symbol, Tick, Timestamp};
+use crate::kafka::backlog::BacklogMonitor;
+use crate::kafka::producer::{Producer, Record};
 use crate::kafka::{topics, wire};
 use crate::metrics::Metrics;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::producer::ThreadedProducer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,10 +94,13 @@ impl Simulator {
     }
 }
 
-/// Runs `sim` forever, publishing to the raw topic keyed by symbol.
+/// Runs `sim` forever, publishing to the raw topic keyed by symbol. While the pipeline is
+/// further behind than the broker can safely keep (`backlog`), it waits: the simulated
+/// market pauses rather than the broker dropping trades.
 pub async fn run(
     mut sim: Simulator,
-    producer: Arc<ThreadedProducer<DeliveryCounter>>,
+    producer: Producer,
+    backlog: Arc<BacklogMonitor>,
     metrics: Metrics,
 ) {
     let mut timer = tokio::time::interval(STEP);
@@ -105,11 +108,20 @@ pub async fn run(
     let mut ticks = Vec::new();
     loop {
         timer.tick().await;
+        let waited = backlog.wait_for_room().await;
+        if !waited.is_zero() {
+            metrics.feed_waits.inc();
+            metrics.feed_wait_seconds.inc_by(waited.as_secs_f64());
+            tracing::info!(waited = ?waited, "simulator waited for the pipeline to catch up");
+        }
         let now = Timestamp::from_datetime(&chrono::Utc::now());
         sim.step(now, STEP, &mut ticks);
         for t in ticks.drain(..) {
             let payload = wire::encode_raw_tick(&t);
-            match send_waiting(&producer, topics::RAW, t.symbol().as_str(), &payload).await {
+            match producer
+                .send(Record::keyed(topics::RAW, t.symbol().as_str(), &payload))
+                .await
+            {
                 Ok(()) => metrics.feed_published.inc(),
                 Err(e) => {
                     metrics.feed_errors.inc();

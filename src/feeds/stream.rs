@@ -6,17 +6,17 @@
 //! jitter, reset after a healthy minute (the reference gave up after ten lifetime errors).
 //! Ticks carry the provider's event time and go to the raw topic keyed by symbol.
 
-use crate::actors::publisher::{DeliveryCounter, send_waiting};
+use crate::backoff::Backoff;
 use crate::domain::{Source, Symbol, Tick};
 use crate::feeds::DayVolumes;
 use crate::feeds::twelvedata::{StreamEvent, decode_event};
 use crate::feeds::yahoo::{QuoteConverter, decode_frame};
+use crate::kafka::backlog::BacklogMonitor;
+use crate::kafka::producer::{Producer, Record};
 use crate::kafka::{topics, wire};
 use crate::metrics::Metrics;
 use awc::ws;
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
-use rdkafka::producer::ThreadedProducer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -130,7 +130,8 @@ impl Decoder {
 pub async fn run(
     provider: Provider,
     symbols: Vec<Symbol>,
-    producer: Arc<ThreadedProducer<DeliveryCounter>>,
+    producer: Producer,
+    backlog: Arc<BacklogMonitor>,
     metrics: Metrics,
     state: Arc<FeedState>,
 ) {
@@ -138,7 +139,7 @@ pub async fn run(
     let url = provider.url();
     let name = provider.name();
     let mut decoder = Decoder::new(&provider);
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF).with_jitter(0.25);
     loop {
         let since = Instant::now();
         let messages = Messages {
@@ -146,7 +147,17 @@ pub async fn run(
             keepalive: &keepalive,
             every,
         };
-        match session(&url, messages, &producer, &metrics, &state, &mut decoder).await {
+        match session(
+            &url,
+            messages,
+            &producer,
+            &backlog,
+            &metrics,
+            &state,
+            &mut decoder,
+        )
+        .await
+        {
             Ok(()) => tracing::warn!(feed = name, "stream closed; reconnecting"),
             Err(e) => {
                 metrics.feed_errors.inc();
@@ -155,11 +166,9 @@ pub async fn run(
         }
         state.connected.store(false, Ordering::Relaxed);
         if since.elapsed() >= HEALTHY_AFTER {
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
-        let jitter = rand::rng().random_range(0.0..0.25) * backoff.as_secs_f64();
-        tokio::time::sleep(backoff + Duration::from_secs_f64(jitter)).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait().await;
     }
 }
 
@@ -172,7 +181,8 @@ struct Messages<'a> {
 async fn session(
     url: &str,
     messages: Messages<'_>,
-    producer: &ThreadedProducer<DeliveryCounter>,
+    producer: &Producer,
+    backlog: &BacklogMonitor,
     metrics: &Metrics,
     state: &FeedState,
     decoder: &mut Decoder,
@@ -202,7 +212,12 @@ async fn session(
                         state.frames.fetch_add(1, Ordering::Relaxed);
                         match decoder.tick(&String::from_utf8_lossy(&bytes)) {
                             Ok(Some(tick)) => {
-                                send_waiting(producer, topics::RAW, tick.symbol().as_str(), &wire::encode_raw_tick(&tick)).await?;
+                                if backlog.over_limit() {
+                                    // A live feed cannot wait: counted, and /health is degraded.
+                                    metrics.feed_unpaced.inc();
+                                }
+                                let payload = wire::encode_raw_tick(&tick);
+                                producer.send(Record::keyed(topics::RAW, tick.symbol().as_str(), &payload)).await?;
                                 metrics.feed_published.inc();
                             }
                             Ok(None) => {}

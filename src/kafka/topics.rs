@@ -3,20 +3,30 @@
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
 /// Raw ticks in (the reference's §1.2a JSON), keyed by symbol.
 pub const RAW: &str = "market.prices.raw";
-/// Bars out, keyed by symbol.
+/// Bars the pipeline closed or revised, keyed by symbol.
 pub const OHLCV: &str = "market.prices.ohlcv";
+/// Bars still open, with the indicator values they would give if they closed now, about
+/// once a second per symbol and interval while trades come in (short retention: live view).
+pub const FORMING: &str = "market.prices.forming";
+/// Bars from elsewhere (history providers, `tickflow replay --bars`) and backfill coverage
+/// markers, keyed by symbol; stored by the bar-ingest consumer.
+pub const HISTORY: &str = "market.prices.history";
 /// Bar analytics out, keyed by symbol.
 pub const ANALYTICS: &str = "market.analytics";
 /// Realtime metrics out (at most one per symbol per `--realtime-every`), keyed by symbol.
 pub const REALTIME: &str = "market.analytics.realtime";
 /// Raw messages that could not be processed, with the reason.
 pub const DLQ: &str = "market.prices.dlq";
+/// One record naming the broker's epoch (`kafka::epoch`): one partition, kept forever.
+pub const EPOCH: &str = "tickflow.epoch";
+
+/// Retention of the forming-bar topic: it is a live view, replaced every second.
+pub const FORMING_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Partitions and retention of the topics.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,16 +48,36 @@ pub struct TopicSettings {
     pub dlq_retention: Duration,
 }
 
+/// One topic to create: name, partitions, retention (`None`: forever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: &'static str,
+    pub partitions: i32,
+    pub retention: Option<Duration>,
+}
+
 impl TopicSettings {
-    /// `(name, retention)` of every topic. All are `delete`-policy: compaction would keep
-    /// one bar per key and reject unkeyed records (the reference's defect 28).
-    pub fn all(&self) -> [(&'static str, Duration); 5] {
-        [
-            (RAW, self.raw_retention),
-            (OHLCV, self.output_retention),
-            (ANALYTICS, self.output_retention),
-            (REALTIME, self.output_retention),
-            (DLQ, self.dlq_retention),
+    /// Every topic tickflow uses. All are `delete`-policy: compaction would keep one bar per
+    /// key and reject unkeyed records (the reference's defect 28).
+    pub fn all(&self) -> Vec<TopicSpec> {
+        let spec = |name, retention| TopicSpec {
+            name,
+            partitions: self.partitions,
+            retention: Some(retention),
+        };
+        vec![
+            spec(RAW, self.raw_retention),
+            spec(OHLCV, self.output_retention),
+            spec(FORMING, FORMING_RETENTION),
+            spec(HISTORY, self.output_retention),
+            spec(ANALYTICS, self.output_retention),
+            spec(REALTIME, self.output_retention),
+            spec(DLQ, self.dlq_retention),
+            TopicSpec {
+                name: EPOCH,
+                partitions: 1,
+                retention: None,
+            },
         ]
     }
 }
@@ -62,8 +92,7 @@ pub async fn create_topics(
     bootstrap: &str,
     settings: &TopicSettings,
 ) -> anyhow::Result<Vec<String>> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let admin: AdminClient<DefaultClientContext> = crate::kafka::config::admin(bootstrap)
         .create()
         .context("cannot create a Kafka admin client")?;
     let admin = std::sync::Arc::new(admin);
@@ -76,21 +105,26 @@ pub async fn create_topics(
     })
     .await?
     .context("cannot read the cluster's topics")?;
-    let retention: Vec<(String, String)> = settings
+    let missing: Vec<(TopicSpec, String)> = settings
         .all()
-        .iter()
-        .filter(|(n, _)| !existing.iter().any(|e| e == n))
-        .map(|(n, r)| ((*n).to_owned(), r.as_millis().to_string()))
+        .into_iter()
+        .filter(|t| !existing.iter().any(|e| e == t.name))
+        .map(|t| {
+            let ms = t
+                .retention
+                .map_or("-1".to_owned(), |r| r.as_millis().to_string());
+            (t, ms)
+        })
         .collect();
-    if retention.is_empty() {
+    if missing.is_empty() {
         return Ok(Vec::new());
     }
-    let topics: Vec<NewTopic<'_>> = retention
+    let topics: Vec<NewTopic<'_>> = missing
         .iter()
-        .map(|(name, ms)| {
+        .map(|(t, ms)| {
             NewTopic::new(
-                name,
-                settings.partitions,
+                t.name,
+                t.partitions,
                 TopicReplication::Fixed(settings.replication),
             )
             .set("retention.ms", ms)
@@ -111,4 +145,34 @@ pub async fn create_topics(
         }
     }
     Ok(created)
+}
+
+/// The number of partitions of `topic` (waits up to 10 s for the cluster to answer).
+///
+/// # Errors
+/// When the cluster does not answer or has no such topic.
+pub async fn partition_count(bootstrap: &str, topic: &str) -> anyhow::Result<i32> {
+    let client: AdminClient<DefaultClientContext> = crate::kafka::config::admin(bootstrap)
+        .create()
+        .context("cannot create a Kafka admin client")?;
+    let name = topic.to_owned();
+    let count = tokio::task::spawn_blocking(move || {
+        client
+            .inner()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .find(|t| t.name() == name)
+                    .map_or(0, |t| t.partitions().len())
+            })
+    })
+    .await?
+    .with_context(|| format!("cannot read the metadata of {topic}"))?;
+    anyhow::ensure!(
+        count > 0,
+        "topic {topic} has no partitions (does it exist?)"
+    );
+    // `try_from`: Kafka partition counts are i32 on the wire.
+    Ok(i32::try_from(count)?)
 }

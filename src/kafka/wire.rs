@@ -5,7 +5,9 @@
 use crate::domain::gaps::HistoryBar;
 use crate::domain::tick::TickError;
 use crate::domain::time::{TimeError, timestamp_from_epoch};
-use crate::domain::{Bar, Interval, Source, Symbol, Tick, Timestamp, parse_timestamp};
+use crate::domain::{
+    Bar, IndicatorValues, Interval, Source, Symbol, Tick, Timestamp, parse_timestamp,
+};
 use crate::output::{AnalyticsRecord, RealtimeRecord};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -136,74 +138,145 @@ pub fn encode_raw_tick(tick: &Tick) -> Vec<u8> {
     serde_json::to_vec(&out).unwrap()
 }
 
-/// A bar on `market.prices.ohlcv` (§1.2b field names, plus trades, vwap, revision).
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-pub struct BarMessage {
-    pub symbol: String,
-    /// Minutes, as `interval_minutes` (the reference sent the same number twice).
-    pub interval: u32,
+/// Whether a bar message is a first close, a revision, or a bar still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarStatus {
+    Closed,
+    Revised,
+    InProgress,
+}
+
+impl BarStatus {
+    /// The `status` field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Revised => "revised",
+            Self::InProgress => "in_progress",
+        }
+    }
+
+    /// `closed` for a bar's first version, `revised` for later ones.
+    pub fn of(bar: &Bar) -> Self {
+        if bar.revision == 0 {
+            Self::Closed
+        } else {
+            Self::Revised
+        }
+    }
+}
+
+/// A bar message, the one encoding of bars everywhere: closed and revised bars the pipeline
+/// built (`market.prices.ohlcv`), bars still open with their forming indicator values
+/// (`market.prices.forming`), provider and replayed bars (`market.prices.history`). The
+/// reference's fields (§1.2b) plus `type`, `status`, `trades`, `vwap`, `revision`, `source`;
+/// WebSocket clients of `/ws/bars` receive it exactly as published.
+#[derive(Serialize)]
+struct BarOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: &'static str,
+    symbol: &'a str,
+    /// The canonical interval name (`1m` … `1d`); `interval_minutes` has the number.
+    interval: &'static str,
     /// Bar start.
-    pub timestamp: String,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: f64,
-    pub event_type: String,
-    pub interval_minutes: u32,
-    pub bar_start_ts: String,
-    pub bar_end_ts: String,
-    pub trades: u64,
-    pub vwap: Option<f64>,
-    pub revision: u32,
-    /// `aggregator` for bars tickflow built from trades; the provider's name for backfilled
-    /// bars (which carry no trade count, `trades` 0, and no VWAP).
-    #[serde(default = "aggregator")]
-    pub source: String,
+    timestamp: &'a str,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+    event_type: &'static str,
+    interval_minutes: u32,
+    bar_start_ts: &'a str,
+    bar_end_ts: String,
+    trades: u64,
+    vwap: Option<f64>,
+    revision: u32,
+    /// `aggregator` for bars built from trades; the provider (or `replay`) otherwise.
+    source: &'a str,
+    /// Forming bars only: every indicator's value if the bar closed now (`null` while
+    /// warming up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    indicators: Option<IndicatorMap<'a, { crate::domain::indicators::BAR_INDICATOR_COUNT }>>,
 }
 
 /// The `source` of bars built by the pipeline.
 pub const AGGREGATOR: &str = "aggregator";
 
-/// How every bar [`encode_bar`] writes ends (`source` is the last field).
-pub const AGGREGATED_SUFFIX: &[u8] = br#""source":"aggregator"}"#;
-
-fn aggregator() -> String {
-    AGGREGATOR.to_owned()
+/// Encodes a bar the pipeline built, with `status`; forming bars carry their indicator
+/// values.
+pub fn encode_bar(bar: &Bar, status: BarStatus, forming: Option<&IndicatorValues>) -> Vec<u8> {
+    encode_bar_from(bar, status, AGGREGATOR, forming)
 }
 
-/// Encodes a bar the pipeline built for `market.prices.ohlcv`.
-pub fn encode_bar(bar: &Bar) -> Vec<u8> {
-    encode_bar_from(bar, AGGREGATOR)
-}
-
-/// Encodes a backfilled bar for `market.prices.ohlcv`, with the provider as its `source`.
+/// Encodes a provider's or a replayed bar for `market.prices.history`, `provider` as source.
 pub fn encode_history_bar(bar: &HistoryBar, provider: &str) -> Vec<u8> {
-    encode_bar_from(&bar.to_bar(), provider)
+    encode_bar_from(&bar.to_bar(), BarStatus::Closed, provider, None)
 }
 
-fn encode_bar_from(bar: &Bar, source: &str) -> Vec<u8> {
+fn encode_bar_from(
+    bar: &Bar,
+    status: BarStatus,
+    source: &str,
+    forming: Option<&IndicatorValues>,
+) -> Vec<u8> {
     let start = bar.start.to_rfc3339();
-    let msg = BarMessage {
-        symbol: bar.symbol.to_string(),
-        interval: bar.interval.minutes(),
-        timestamp: start.clone(),
+    let msg = BarOut {
+        kind: "bar",
+        status: status.as_str(),
+        symbol: bar.symbol.as_str(),
+        interval: bar.interval.as_str(),
+        timestamp: &start,
         open: bar.open,
         high: bar.high,
         low: bar.low,
         close: bar.close,
         volume: bar.volume,
-        event_type: "price.ohlcv".into(),
+        event_type: "price.ohlcv",
         interval_minutes: bar.interval.minutes(),
-        bar_start_ts: start,
+        bar_start_ts: &start,
         bar_end_ts: bar.end.to_rfc3339(),
         trades: bar.trades,
         vwap: bar.vwap(),
         revision: bar.revision,
-        source: source.to_owned(),
+        source,
+        indicators: forming.map(|values| IndicatorMap {
+            values,
+            skip_undefined: false,
+        }),
     };
     // unwrap: plain data, finite numbers.
     serde_json::to_vec(&msg).unwrap()
+}
+
+/// A bar message as read back: the fields a reader needs (messages of older versions, with
+/// an integer `interval` and no `status`, read too).
+#[derive(Deserialize, Debug, PartialEq)]
+pub struct BarMessage {
+    pub symbol: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+    pub interval_minutes: u32,
+    pub bar_start_ts: String,
+    pub bar_end_ts: String,
+    #[serde(default)]
+    pub trades: u64,
+    #[serde(default)]
+    pub vwap: Option<f64>,
+    #[serde(default)]
+    pub revision: u32,
+    #[serde(default = "aggregator")]
+    pub source: String,
+}
+
+fn aggregator() -> String {
+    AGGREGATOR.to_owned()
 }
 
 /// Sent after a backfilled chunk's bars, on the same partition: "the span `[start, end)` of
@@ -224,13 +297,11 @@ pub struct CoverageMessage {
 /// The `event_type` of [`CoverageMessage`].
 pub const COVERAGE_EVENT: &str = "backfill.coverage";
 
-/// What the bar-ingest consumer reads from `market.prices.ohlcv`.
+/// What the bar-ingest consumer reads from `market.prices.history`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OhlcvMessage {
-    /// A bar the pipeline built (already stored by its `DbWriter`).
-    Aggregated,
-    /// A backfilled bar and its provider.
-    History(HistoryBar, String),
+pub enum HistoryMessage {
+    /// A provider's or replayed bar, and its source.
+    Bar(HistoryBar, String),
     /// A backfilled span.
     Coverage(Coverage),
 }
@@ -267,11 +338,11 @@ struct EventType<'a> {
     event_type: Option<Cow<'a, str>>,
 }
 
-/// Decodes a `market.prices.ohlcv` message.
+/// Decodes a `market.prices.history` message.
 ///
 /// # Errors
 /// A [`WireError`] for anything that is not a bar or coverage marker of a known interval.
-pub fn decode_ohlcv(payload: &[u8]) -> Result<OhlcvMessage, WireError> {
+pub fn decode_history(payload: &[u8]) -> Result<HistoryMessage, WireError> {
     let kind: EventType<'_> =
         serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
     let interval = |m: u32| {
@@ -280,7 +351,7 @@ pub fn decode_ohlcv(payload: &[u8]) -> Result<OhlcvMessage, WireError> {
     if kind.event_type.as_deref() == Some(COVERAGE_EVENT) {
         let c: CoverageMessage =
             serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
-        return Ok(OhlcvMessage::Coverage(Coverage {
+        return Ok(HistoryMessage::Coverage(Coverage {
             symbol: Symbol::parse(&c.symbol)?,
             interval: interval(c.interval_minutes)?,
             start: parse_timestamp(&c.start, chrono_tz::UTC)?,
@@ -291,9 +362,6 @@ pub fn decode_ohlcv(payload: &[u8]) -> Result<OhlcvMessage, WireError> {
     }
     let b: BarMessage =
         serde_json::from_slice(payload).map_err(|e| WireError::NotJson(e.to_string()))?;
-    if b.source == AGGREGATOR {
-        return Ok(OhlcvMessage::Aggregated);
-    }
     let prices = [b.open, b.high, b.low, b.close];
     if prices.iter().any(|p| !p.is_finite() || *p <= 0.0)
         || !b.volume.is_finite()
@@ -316,7 +384,7 @@ pub fn decode_ohlcv(payload: &[u8]) -> Result<OhlcvMessage, WireError> {
         close: b.close,
         volume: b.volume,
     };
-    Ok(OhlcvMessage::History(bar, b.source))
+    Ok(HistoryMessage::Bar(bar, b.source))
 }
 
 /// An indicator map serialised straight from [`NamedValues`] (no intermediate JSON tree):
@@ -414,7 +482,14 @@ pub fn encode_realtime(r: &RealtimeRecord) -> Vec<u8> {
     out
 }
 
-/// A dead-letter message: why, where from, and the original bytes.
+/// Most payload bytes a dead letter carries: a larger payload is cut (its size and SHA-256
+/// are kept), so the letter always fits the topic's message size.
+pub const MAX_LETTER_PAYLOAD: usize = 64 * 1024;
+/// Most bytes of the refused message's key and of the error text a dead letter carries.
+const MAX_LETTER_TEXT: usize = 1024;
+
+/// A dead-letter message: why, where from, and the original bytes (or, for a payload over
+/// [`MAX_LETTER_PAYLOAD`], their beginning, size and hash).
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct DeadLetter {
     pub error: String,
@@ -425,8 +500,17 @@ pub struct DeadLetter {
     pub key: Option<String>,
     /// The original payload as text (lossy for non-UTF-8 bytes).
     pub payload: String,
-    /// The original payload, exactly, in base64.
+    /// The original payload, exactly, in base64 (its first [`MAX_LETTER_PAYLOAD`] bytes).
     pub payload_base64: String,
+    /// Size of the original payload in bytes.
+    #[serde(default)]
+    pub payload_bytes: usize,
+    /// SHA-256 of the whole original payload, hex.
+    #[serde(default)]
+    pub payload_sha256: String,
+    /// Whether `payload`/`payload_base64` hold only the beginning of it.
+    #[serde(default)]
+    pub truncated: bool,
     pub received_at: String,
 }
 
@@ -438,22 +522,45 @@ pub struct Origin<'a> {
     pub key: Option<String>,
 }
 
+/// `text` cut to at most `max` bytes on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 impl DeadLetter {
     /// A letter for `payload` from `origin`, refused for `reason` (a short label) because of
     /// `error`, stamped now.
     pub fn new(origin: Origin<'_>, payload: &[u8], error: &str, reason: &str) -> Self {
         use base64::Engine;
+        use sha2::Digest;
+        let kept = &payload[..payload.len().min(MAX_LETTER_PAYLOAD)];
         Self {
-            error: error.to_owned(),
+            error: cut(error.to_owned(), MAX_LETTER_TEXT),
             reason: reason.to_owned(),
             topic: origin.topic.to_owned(),
             partition: origin.partition,
             offset: origin.offset,
-            key: origin.key,
-            payload: String::from_utf8_lossy(payload).into_owned(),
-            payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
+            key: origin.key.map(|k| cut(k, MAX_LETTER_TEXT)),
+            payload: String::from_utf8_lossy(kept).into_owned(),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(kept),
+            payload_bytes: payload.len(),
+            payload_sha256: format!("{:x}", sha2::Sha256::digest(payload)),
+            truncated: kept.len() < payload.len(),
             received_at: Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
         }
+    }
+
+    /// The letter's JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // unwrap: a struct of strings and integers always serialises.
+        serde_json::to_vec(self).unwrap()
     }
 }
 
@@ -582,7 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn history_bars_and_coverage_round_trip_and_live_bars_are_told_apart() {
+    fn history_bars_and_coverage_round_trip_and_live_bars_say_what_they_are() {
         let sym = Symbol::parse("AAPL").unwrap();
         let start = parse_timestamp("2024-03-28T13:30:00Z", chrono_tz::UTC).unwrap();
         let bar = HistoryBar {
@@ -597,8 +704,8 @@ mod tests {
             volume: 10.0,
         };
         assert_eq!(
-            decode_ohlcv(&encode_history_bar(&bar, "twelvedata")),
-            Ok(OhlcvMessage::History(bar, "twelvedata".into()))
+            decode_history(&encode_history_bar(&bar, "twelvedata")),
+            Ok(HistoryMessage::Bar(bar, "twelvedata".into()))
         );
         let c = Coverage {
             symbol: sym,
@@ -609,8 +716,8 @@ mod tests {
             bars: 1,
         };
         assert_eq!(
-            decode_ohlcv(&encode_coverage(&c)),
-            Ok(OhlcvMessage::Coverage(c))
+            decode_history(&encode_coverage(&c)),
+            Ok(HistoryMessage::Coverage(c))
         );
         let live = crate::domain::Bar {
             symbol: sym,
@@ -628,12 +735,68 @@ mod tests {
             close_time: start,
             revision: 0,
         };
-        let encoded = encode_bar(&live);
-        assert!(encoded.ends_with(AGGREGATED_SUFFIX));
-        assert_eq!(decode_ohlcv(&encoded), Ok(OhlcvMessage::Aggregated));
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_bar(&live, BarStatus::Closed, None)).unwrap();
+        assert_eq!(v["type"], "bar");
+        assert_eq!(v["status"], "closed");
+        assert_eq!(v["interval"], "5m", "the canonical interval name");
+        assert_eq!(v["interval_minutes"], 5);
+        assert_eq!(v["source"], AGGREGATOR);
+        assert!(
+            v.get("indicators").is_none(),
+            "only forming bars carry indicators"
+        );
         let mut broken = bar;
         broken.low = 3.0;
-        assert!(decode_ohlcv(&encode_history_bar(&broken, "x")).is_err());
-        assert!(decode_ohlcv(b"{").is_err());
+        assert!(decode_history(&encode_history_bar(&broken, "x")).is_err());
+        assert!(decode_history(b"{").is_err());
+    }
+
+    #[test]
+    fn a_dead_letter_of_a_huge_payload_fits_a_message_and_keeps_size_and_hash() {
+        let huge = vec![b'x'; 1 << 20];
+        let origin = || Origin {
+            topic: "market.prices.raw",
+            partition: 1,
+            offset: 2,
+            key: Some("k".repeat(5000)),
+        };
+        let letter = DeadLetter::new(origin(), &huge, &"e".repeat(10_000), "not_json");
+        assert!(letter.to_json().len() < crate::kafka::config::MAX_MESSAGE_BYTES / 4);
+        assert!(letter.truncated);
+        assert_eq!(letter.payload_bytes, 1 << 20);
+        assert_eq!(letter.payload.len(), MAX_LETTER_PAYLOAD);
+        assert_eq!(letter.payload_sha256.len(), 64);
+        assert!(letter.key.as_ref().unwrap().len() <= 1024 && letter.error.len() <= 1024);
+        let small = DeadLetter::new(origin(), b"{\"a\":1}", "bad", "not_json");
+        assert!(!small.truncated);
+        assert_eq!(small.payload, "{\"a\":1}");
+        assert_eq!(
+            small.payload_sha256,
+            "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
+        );
+    }
+
+    #[test]
+    fn a_forming_bar_carries_every_indicator_null_while_warming_up() {
+        let sym = Symbol::parse("AAPL").unwrap();
+        let start = parse_timestamp("2024-03-28T13:30:00Z", chrono_tz::UTC).unwrap();
+        let tick = Tick::new(sym, start, 10.0, 2.0, Source::new("t")).unwrap();
+        let bar = Bar::from_tick(&tick, Interval::M1, start, start.add_micros(60_000_000));
+        let mut state =
+            crate::domain::BarIndicators::new(Interval::M1, crate::domain::TradingCalendar::Utc24h);
+        let values = *state.update_bar(&bar);
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_bar(&bar, BarStatus::InProgress, Some(&values)))
+                .unwrap();
+        assert_eq!(v["status"], "in_progress");
+        let indicators = v["indicators"].as_object().unwrap();
+        assert_eq!(
+            indicators.len(),
+            crate::domain::indicators::BAR_INDICATOR_COUNT
+        );
+        assert!(indicators["sma_20"].is_null());
+        assert_eq!(indicators["vwap"], 10.0);
+        assert_eq!(BarStatus::of(&bar), BarStatus::Closed);
     }
 }

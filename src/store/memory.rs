@@ -115,6 +115,17 @@ impl MemoryStore {
             .cloned()
     }
 
+    pub(crate) fn checkpointed_symbols(&self) -> Vec<Symbol> {
+        // unwrap: see `write`.
+        self.tables
+            .lock()
+            .unwrap()
+            .checkpoints
+            .keys()
+            .copied()
+            .collect()
+    }
+
     pub(crate) fn apply_retention(&self, retention: &Retention) -> u64 {
         let now = Timestamp::from_datetime(&chrono::Utc::now());
         let cutoff =

@@ -173,6 +173,18 @@ impl Store {
         }
     }
 
+    /// Every symbol with a checkpoint (a new owner of a partition restores them all, so
+    /// that quiet symbols close their bars too).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn checkpointed_symbols(&self) -> anyhow::Result<Vec<Symbol>> {
+        match self {
+            Self::Postgres(s) => s.checkpointed_symbols().await,
+            Self::Memory(s) => Ok(s.checkpointed_symbols()),
+        }
+    }
+
     /// Checks the store answers.
     ///
     /// # Errors

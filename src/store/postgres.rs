@@ -125,6 +125,18 @@ impl PgStore {
         }))
     }
 
+    pub(crate) async fn checkpointed_symbols(&self) -> anyhow::Result<Vec<Symbol>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query("SELECT symbol FROM symbol_checkpoints", &[])
+            .await?;
+        // A symbol stored by tickflow always parses; anything else is skipped, not fatal.
+        Ok(rows
+            .iter()
+            .filter_map(|r| Symbol::parse(r.get::<_, &str>(0)).ok())
+            .collect())
+    }
+
     /// Deletes expired rows (plain PostgreSQL), or sets TimescaleDB's retention policies to
     /// the configured periods.
     pub(crate) async fn apply_retention(&self, retention: &Retention) -> anyhow::Result<u64> {

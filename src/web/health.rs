@@ -73,7 +73,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             "bad_frames": f.bad_frames.load(Relaxed),
         })
     });
-    let healthy = kafka.is_ok() && store.is_ok();
+    let backlog = state.backlog.health();
+    let pipeline_problem = backlog.problem();
+    let healthy = kafka.is_ok() && store.is_ok() && pipeline_problem.is_none();
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },
         "timestamp": crate::domain::Timestamp::from_datetime(&chrono::Utc::now()).to_rfc3339(),
@@ -92,6 +94,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
                 "error": store.as_ref().err(),
             },
             "feed": feed,
+            "pipeline": {
+                "status": if pipeline_problem.is_none() { "ok" } else { "degraded" },
+                "backlog": backlog,
+                "problem": pipeline_problem,
+            },
         },
     });
     if healthy {

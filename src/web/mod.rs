@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub store: Store,
     pub kafka: Arc<health::KafkaProbe>,
+    /// The raw topic's backlog (and anything a size-bounded broker dropped).
+    pub backlog: Arc<crate::kafka::backlog::BacklogMonitor>,
     pub started: std::time::Instant,
     /// WebSocket fan-out (absent when WebSockets are off).
     pub broadcaster: Option<actix::Addr<crate::actors::broadcaster::Broadcaster>>,

@@ -7,13 +7,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 use std::time::{Duration, Instant};
-use tickflow::actors::{DbWriterSettings, SymbolSettings};
+use tickflow::actors::DbWriterSettings;
 use tickflow::app::{App, FeedKind, Settings};
 use tickflow::domain::{
     BarBuilderConfig, Interval, Source, Symbol, Tick, Timestamp, TradingCalendar,
 };
 use tickflow::kafka::topics::{self, TopicSettings};
 use tickflow::kafka::{EmbeddedKafka, wire};
+use tickflow::pipeline::SymbolSettings;
 use tickflow::store::{MemoryLimits, Retention};
 use tokio_postgres::NoTls;
 
@@ -92,16 +93,18 @@ impl Drop for TestDatabase {
 
 /// A broker for one test, with tickflow's topics.
 pub fn broker(partitions: i32) -> EmbeddedKafka {
-    let topics = [
-        topics::RAW,
-        topics::OHLCV,
-        topics::ANALYTICS,
-        topics::REALTIME,
-        topics::DLQ,
-    ]
-    .iter()
-    .map(|t| ((*t).to_owned(), partitions))
-    .collect();
+    let settings = TopicSettings {
+        partitions,
+        replication: 1,
+        raw_retention: Duration::from_secs(86_400),
+        output_retention: Duration::from_secs(86_400),
+        dlq_retention: Duration::from_secs(86_400),
+    };
+    let topics = settings
+        .all()
+        .iter()
+        .map(|t| (t.name.to_owned(), t.partitions))
+        .collect();
     EmbeddedKafka::start(1, topics).expect("embedded Kafka")
 }
 
@@ -145,6 +148,8 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         group: group.to_owned(),
         max_batch: 2000,
         commit_interval: Duration::from_millis(300),
+        // Test data is from 2024: only the far future is refused.
+        max_clock_skew: Duration::from_secs(300),
         workers: 2,
         memory_limits: MemoryLimits::default(),
         access: tickflow::web::Access::default(),

@@ -230,7 +230,7 @@ async fn bars_in_the_database_equal_a_sql_aggregation_of_the_stored_ticks() {
         let k = (
             bar.symbol.clone(),
             bar.interval_minutes,
-            bar.timestamp.clone(),
+            bar.bar_start_ts.clone(),
         );
         if topic_bars
             .get(&k)

@@ -8,6 +8,7 @@
 pub mod average;
 mod indicator;
 pub mod momentum;
+mod revisable;
 mod set;
 mod talib;
 mod values;
@@ -17,5 +18,6 @@ mod window;
 pub use window::RingBuffer;
 
 pub use indicator::Indicator;
+pub use revisable::{RevisableIndicators, TooOld};
 pub use set::{BAR_INDICATOR_COUNT, BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues};
 pub use values::NamedValues;

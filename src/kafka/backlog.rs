@@ -1,0 +1,214 @@
+//! How far the pipeline is behind on the raw topic, and whether anything was lost before
+//! it was committed.
+//!
+//! A broker that drops old messages by size (the embedded broker keeps ~5 MiB or 100,000
+//! message sets per partition, then drops the oldest) loses trades the pipeline has not
+//! committed yet when it falls far enough behind — a PostgreSQL outage with the feed
+//! running is enough. So:
+//! - [`BacklogMonitor`] (fed by the pipeline consumer's statistics) knows each partition's
+//!   uncommitted backlog; in-process feeds that can wait (the simulator) wait while it is
+//!   above the limit; feeds that cannot (live providers) are counted and `/health` shows the
+//!   pipeline as degraded before anything is dropped;
+//! - a log start offset past the committed offset means messages were dropped unread: they
+//!   are counted (`raw_messages_lost_total`), logged and shown on `/health`, never silent;
+//! - [`BacklogProbe`] gives another process (`tickflow replay`) the same backlog, read from
+//!   the broker (the group's committed offsets and the partitions' ends).
+
+use crate::kafka::{config, topics};
+use crate::metrics::Metrics;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Uncommitted messages per partition above which producers into the embedded broker wait:
+/// ~20,000 trades of ~150 bytes is ~3 MB, well inside its ~5 MiB, whatever the batching.
+pub const EMBEDDED_BACKLOG_LIMIT: i64 = 20_000;
+/// How often a waiting producer looks again.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PartitionBacklog {
+    uncommitted: i64,
+    /// Offsets below this were reported lost already.
+    lost_until: i64,
+}
+
+/// What `/health` shows of the backlog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BacklogHealth {
+    /// The largest uncommitted backlog of a partition.
+    pub largest: i64,
+    /// The limit producers wait at (`None`: none).
+    pub limit: Option<i64>,
+    /// Messages dropped by the broker before they were committed, since start.
+    pub lost: i64,
+}
+
+impl BacklogHealth {
+    /// Why the pipeline is degraded, if it is.
+    pub fn problem(&self) -> Option<String> {
+        if self.lost > 0 {
+            return Some(format!(
+                "{} raw messages were dropped by the broker before they were processed",
+                self.lost
+            ));
+        }
+        match self.limit {
+            Some(limit) if self.largest > limit => Some(format!(
+                "{} uncommitted messages in a partition, above the broker's safe limit {limit}: \
+                 the broker may drop messages before they are processed",
+                self.largest
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The raw topic's backlog as the pipeline consumer last saw it.
+pub struct BacklogMonitor {
+    partitions: Mutex<BTreeMap<i32, PartitionBacklog>>,
+    limit: Option<i64>,
+    metrics: Metrics,
+}
+
+impl BacklogMonitor {
+    /// A monitor whose producers wait above `limit` uncommitted messages per partition.
+    pub fn new(limit: Option<i64>, metrics: Metrics) -> Self {
+        Self {
+            partitions: Mutex::default(),
+            limit,
+            metrics,
+        }
+    }
+
+    /// A partition's log spans `[low, high)` and the pipeline committed up to `committed`.
+    pub fn observe(&self, partition: i32, low: i64, high: i64, committed: i64) {
+        // unwrap: nothing panics while holding the lock.
+        let mut parts = self.partitions.lock().unwrap();
+        let p = parts.entry(partition).or_default();
+        p.uncommitted = (high - committed).max(0);
+        let lost_from = committed.max(p.lost_until);
+        if low > lost_from {
+            let lost = low - lost_from;
+            p.lost_until = low;
+            self.metrics.raw_messages_lost.inc_by(lost as u64);
+            tracing::error!(
+                partition,
+                lost,
+                committed,
+                log_start = low,
+                "the broker dropped raw messages before they were processed"
+            );
+        }
+        let total: i64 = parts.values().map(|p| p.uncommitted).sum();
+        self.metrics.raw_uncommitted.set(total);
+    }
+
+    /// The largest uncommitted backlog of a partition.
+    pub fn largest(&self) -> i64 {
+        // unwrap: see `observe`.
+        let parts = self.partitions.lock().unwrap();
+        parts.values().map(|p| p.uncommitted).max().unwrap_or(0)
+    }
+
+    /// Whether producers should wait now.
+    pub fn over_limit(&self) -> bool {
+        self.limit.is_some_and(|l| self.largest() > l)
+    }
+
+    /// Waits while the backlog is over the limit; returns how long it waited.
+    pub async fn wait_for_room(&self) -> Duration {
+        let mut waited = Duration::ZERO;
+        while self.over_limit() {
+            tokio::time::sleep(WAIT_STEP).await;
+            waited += WAIT_STEP;
+        }
+        waited
+    }
+
+    /// The backlog for `/health`.
+    pub fn health(&self) -> BacklogHealth {
+        BacklogHealth {
+            largest: self.largest(),
+            limit: self.limit,
+            lost: self.metrics.raw_messages_lost.get() as i64,
+        }
+    }
+}
+
+/// Reads the pipeline group's backlog on the raw topic from the broker (for producers in
+/// another process).
+pub struct BacklogProbe {
+    client: BaseConsumer,
+}
+
+impl BacklogProbe {
+    /// A probe of `group`'s backlog on the cluster at `bootstrap` (it never joins the group).
+    ///
+    /// # Errors
+    /// When the client cannot be created.
+    pub fn new(bootstrap: &str, group: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: config::direct_reader(bootstrap, group).create()?,
+        })
+    }
+
+    /// The largest uncommitted backlog of a partition (blocking: call it off the runtime).
+    ///
+    /// # Errors
+    /// When the broker does not answer.
+    pub fn largest_blocking(&self) -> anyhow::Result<i64> {
+        let timeout = Duration::from_secs(5);
+        let metadata = self.client.fetch_metadata(Some(topics::RAW), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition(topics::RAW, *p);
+        }
+        let committed = self.client.committed_offsets(tpl, timeout)?;
+        let mut largest = 0;
+        for p in partitions {
+            let (low, high) = self.client.fetch_watermarks(topics::RAW, p, timeout)?;
+            let from = match committed.find_partition(topics::RAW, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                // Nothing committed yet: everything in the log is backlog.
+                _ => low,
+            };
+            largest = largest.max(high - from);
+        }
+        Ok(largest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_dropped_before_the_commit_are_counted_once() {
+        let m = BacklogMonitor::new(Some(100), Metrics::new());
+        m.observe(0, 0, 50, 10);
+        assert_eq!(m.largest(), 40);
+        assert!(!m.over_limit());
+        assert_eq!(m.health().problem(), None);
+        m.observe(1, 0, 500, 0);
+        assert!(m.over_limit());
+        assert!(m.health().problem().unwrap().contains("safe limit"));
+        m.observe(1, 300, 500, 200);
+        assert_eq!(m.health().lost, 100);
+        m.observe(1, 300, 600, 250);
+        assert_eq!(m.health().lost, 100, "not counted twice");
+        m.observe(1, 350, 600, 250);
+        assert_eq!(m.health().lost, 150);
+        assert!(m.health().problem().unwrap().contains("dropped"));
+        let unlimited = BacklogMonitor::new(None, Metrics::new());
+        unlimited.observe(0, 0, 1_000_000, 0);
+        assert!(!unlimited.over_limit());
+    }
+}
