@@ -163,8 +163,7 @@ impl ClientContext for PipelineContext {
                     .set(p.consumer_lag);
             }
             if p.committed_offset >= 0 {
-                self.backlog
-                    .observe(*id, p.lo_offset, p.hi_offset, p.committed_offset);
+                self.backlog.observe(*id, p.hi_offset, p.committed_offset);
             }
         }
     }
@@ -485,7 +484,17 @@ impl ConsumeLoop {
             partition: m.partition(),
             offset: m.offset(),
         };
-        let first = self.ledger.read(at.partition, at.offset);
+        let read = self.ledger.read(at.partition, at.offset);
+        let first = read.first;
+        if read.skipped > 0 {
+            self.metrics.raw_messages_lost.inc_by(read.skipped as u64);
+            tracing::error!(
+                partition = at.partition,
+                offset = at.offset,
+                lost = read.skipped,
+                "the broker dropped raw messages before they were read"
+            );
+        }
         self.aligner.saw_message(at.partition);
         if self.quarantine.skips(at) {
             return; // dead-lettered after failing repeatedly
@@ -759,9 +768,10 @@ impl ConsumeLoop {
             self.aligner.assign(p);
             self.paused.remove(&p);
         }
-        let (consumer, partitions) = (self.consumer.clone(), self.partitions);
-        let ends = tokio::task::spawn_blocking(move || {
-            (0..partitions)
+        let (consumer, partitions, assigned) =
+            (self.consumer.clone(), self.partitions, parts.to_vec());
+        let (ends, committed) = tokio::task::spawn_blocking(move || {
+            let ends: Vec<(i32, i64)> = (0..partitions)
                 .filter_map(|p| {
                     consumer
                         .fetch_watermarks(topics::RAW, p, WATERMARK_TIMEOUT)
@@ -769,11 +779,36 @@ impl ConsumeLoop {
                         .map_err(|e| tracing::warn!(partition = p, error = %e, "cannot read the partition's end"))
                         .ok()
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            let mut tpl = TopicPartitionList::new();
+            for p in &assigned {
+                tpl.add_partition(topics::RAW, *p);
+            }
+            let committed: Vec<(i32, i64)> = consumer
+                .committed_offsets(tpl, WATERMARK_TIMEOUT)
+                .map(|list| {
+                    list.elements()
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => Some((e.partition(), o)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the committed offsets");
+                    Vec::new()
+                });
+            (ends, committed)
         })
         .await
         .unwrap_or_default();
         self.supervisors.cx.view.set_log_ends(ends);
+        // Reading starts at the commit: a first offset past it means the broker dropped what
+        // lay between.
+        for (p, offset) in committed {
+            self.ledger.expect(p, offset);
+        }
         let restored = match self.supervisors.cx.store.checkpointed_symbols().await {
             Ok(symbols) => symbols
                 .into_iter()

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 use crate::metrics::Metrics;
 use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq, TickRecord};
-use crate::pipeline::checkpoint::{self, LastEvent, SymbolState};
+use crate::pipeline::checkpoint::{self, CheckpointError, LastEvent, SymbolState};
 use crate::pipeline::{Applied, Lifecycle, PipelineView, SymbolSettings, clock};
 use crate::store::Store;
 use actix::prelude::*;
@@ -114,9 +114,8 @@ impl SymbolSupervisor {
     }
 
     /// The state to continue from: the checkpoint when it is usable, else fresh.
-    fn restore(&mut self, stored: Option<Checkpoint>) {
+    fn restore(&mut self, decoded: Option<Result<SymbolState, CheckpointError>>) {
         let (symbol, settings, metrics) = (self.symbol, &self.cx.settings, &self.cx.metrics);
-        let decoded = stored.map(|cp| SymbolState::decode(&cp.state));
         let state = match decoded {
             Some(Ok(s)) if s.fits(settings) => Some(s),
             Some(Ok(_)) => {
@@ -206,6 +205,63 @@ impl SymbolSupervisor {
         }
     }
 
+    /// Applies `ticks` (new to this symbol): tick metrics here, bars in the children; the
+    /// returned future hands the outputs over (with the trades themselves when
+    /// `store_ticks`; trades read back from the store are not written again).
+    ///
+    /// # Errors
+    /// When the tick metrics panic (the supervisor must then restart).
+    fn apply(
+        &mut self,
+        ticks: Arc<[TickRecord]>,
+        store_ticks: bool,
+    ) -> Result<impl Future<Output = Result<(), StageError>> + 'static, StageError> {
+        let (symbol, tick_metrics, throttle) = (
+            self.symbol,
+            &mut self.tick_metrics,
+            &mut self.realtime_throttle,
+        );
+        let realtime = guard("tick metrics", || {
+            ticks
+                .iter()
+                .filter_map(|r| {
+                    // Every trade moves the metrics; only some are published.
+                    let values = *tick_metrics.update(&r.tick);
+                    throttle.admit(r.tick.ts()).then_some(RealtimeRecord {
+                        symbol,
+                        ts: r.tick.ts(),
+                        seq: r.seq,
+                        price: r.tick.price(),
+                        values,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })?;
+        if let Some(newest) = ticks.iter().map(|r| r.tick.ts()).max() {
+            let event = self.last_event.map_or(newest, |l| l.event.max(newest));
+            self.last_event = Some(LastEvent {
+                event,
+                arrived: now(),
+            });
+        }
+        self.dirty = true;
+        let batch = OutputBatch {
+            ticks: if store_ticks {
+                ticks.to_vec()
+            } else {
+                Vec::new()
+            },
+            realtime,
+            ..OutputBatch::default()
+        };
+        let pending: Vec<_> = self
+            .stages
+            .iter()
+            .map(|s| s.builder.send(BarTicks(ticks.clone())))
+            .collect();
+        Ok(self.deliver(batch, pending))
+    }
+
     /// The ticks of `batch` not applied yet, recorded as applied. Most batches are all new:
     /// they are then passed on without a copy.
     fn fresh(&mut self, batch: Arc<[TickRecord]>) -> Arc<[TickRecord]> {
@@ -237,6 +293,7 @@ impl Actor for SymbolSupervisor {
         self.cx.metrics.symbols_active.inc();
         let (store, symbol, metrics) =
             (self.cx.store.clone(), self.symbol, self.cx.metrics.clone());
+        let epoch = self.cx.view.epoch().to_owned();
         let flush_first = self
             .lifecycle
             .flush_first()
@@ -253,7 +310,7 @@ impl Actor for SymbolSupervisor {
                 }
                 // Without its checkpoint the symbol cannot go on: wait for the store.
                 let mut backoff = Backoff::store();
-                loop {
+                let stored = loop {
                     match store.load_checkpoint(symbol).await {
                         Ok(cp) => break cp,
                         Err(e) => {
@@ -262,12 +319,46 @@ impl Actor for SymbolSupervisor {
                             backoff.wait().await;
                         }
                     }
-                }
+                };
+                let state = stored.map(|cp| SymbolState::decode(&cp.state));
+                // Written against a broker that is gone (an embedded one, after a crash): the
+                // trades it applied after its checkpoint cannot be replayed from Kafka, but
+                // they are stored; read them back so the state matches the stored trades.
+                let recovered = match &state {
+                    Some(Ok(s)) if s.epoch != epoch && !s.applied.is_empty() => loop {
+                        match store.trades_after(symbol, &s.applied).await {
+                            Ok(trades) => break trades,
+                            Err(e) => {
+                                metrics.persistence_errors.inc();
+                                tracing::warn!(%symbol, error = ?e, retry_in = ?backoff.peek(), "cannot read the trades after the checkpoint");
+                                backoff.wait().await;
+                            }
+                        }
+                    },
+                    _ => Vec::new(),
+                };
+                (state, recovered)
             }
             .into_actor(self)
-            .map(|stored, act, _| {
-                act.restore(stored);
+            .map(|(state, recovered), act, ctx| {
+                act.restore(state);
                 act.lifecycle = act.lifecycle.restored();
+                if recovered.is_empty() {
+                    return;
+                }
+                tracing::info!(symbol = %act.symbol, trades = recovered.len(), "re-applying stored trades the checkpoint of the previous broker did not cover");
+                match act.apply(recovered.into(), false) {
+                    Ok(work) => ctx.wait(work.into_actor(act).map(|res, act, ctx| {
+                        if let Err(e) = res {
+                            tracing::error!(symbol = %act.symbol, error = %e, "re-applying stored trades failed");
+                            ctx.stop();
+                        }
+                    })),
+                    Err(e) => {
+                        tracing::error!(symbol = %act.symbol, error = %e, "re-applying stored trades failed");
+                        ctx.stop();
+                    }
+                }
             }),
         );
         if self.lifecycle.clock_allowed() {
@@ -331,7 +422,6 @@ impl Handler<TickBatch> for SymbolSupervisor {
         if self.lifecycle.take_refusal() {
             return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
         }
-        let arrived = now();
         let Some(newest) = msg.0.iter().map(|r| r.tick.ts()).max() else {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         };
@@ -340,59 +430,23 @@ impl Handler<TickBatch> for SymbolSupervisor {
             // All applied already (a replay): the idle clock still starts.
             self.last_event.get_or_insert(LastEvent {
                 event: newest,
-                arrived,
+                arrived: now(),
             });
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        let (symbol, tick_metrics, throttle) = (
-            self.symbol,
-            &mut self.tick_metrics,
-            &mut self.realtime_throttle,
-        );
-        let realtime = guard("tick metrics", || {
-            fresh
-                .iter()
-                .filter_map(|r| {
-                    // Every trade moves the metrics; only some are published.
-                    let values = *tick_metrics.update(&r.tick);
-                    throttle.admit(r.tick.ts()).then_some(RealtimeRecord {
-                        symbol,
-                        ts: r.tick.ts(),
-                        seq: r.seq,
-                        price: r.tick.price(),
-                        values,
-                    })
-                })
-                .collect::<Vec<_>>()
-        });
-        let realtime = match realtime {
-            Ok(r) => r,
+        self.cx.metrics.ticks_consumed.inc_by(fresh.len() as u64);
+        match self.apply(fresh, true) {
+            Ok(work) => AtomicResponse::new(Box::pin(work.into_actor(self).map(|res, _, ctx| {
+                if res.is_err() {
+                    ctx.stop();
+                }
+                res
+            }))),
             Err(e) => {
                 ctx.stop();
-                return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+                AtomicResponse::new(Box::pin(fut::ready(Err(e))))
             }
-        };
-        let event = self.last_event.map_or(newest, |l| l.event.max(newest));
-        self.last_event = Some(LastEvent { event, arrived });
-        self.dirty = true;
-        self.cx.metrics.ticks_consumed.inc_by(fresh.len() as u64);
-        let batch = OutputBatch {
-            ticks: fresh.to_vec(),
-            realtime,
-            ..OutputBatch::default()
-        };
-        let pending: Vec<_> = self
-            .stages
-            .iter()
-            .map(|s| s.builder.send(BarTicks(fresh.clone())))
-            .collect();
-        let work = self.deliver(batch, pending);
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(|res, _, ctx| {
-            if res.is_err() {
-                ctx.stop();
-            }
-            res
-        })))
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //!   uncommitted backlog; in-process feeds that can wait (the simulator) wait while it is
 //!   above the limit; feeds that cannot (live providers) are counted and `/health` shows the
 //!   pipeline as degraded before anything is dropped;
-//! - a log start offset past the committed offset means messages were dropped unread: they
+//! - messages dropped unread (the consumer finds its next offset gone: `pipeline::ledger`)
 //!   are counted (`raw_messages_lost_total`), logged and shown on `/health`, never silent;
 //! - [`BacklogProbe`] gives another process (`tickflow replay`) the same backlog, read from
 //!   the broker (the group's committed offsets and the partitions' ends).
@@ -27,13 +27,6 @@ use std::time::Duration;
 pub const EMBEDDED_BACKLOG_LIMIT: i64 = 20_000;
 /// How often a waiting producer looks again.
 const WAIT_STEP: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Default, Clone, Copy)]
-struct PartitionBacklog {
-    uncommitted: i64,
-    /// Offsets below this were reported lost already.
-    lost_until: i64,
-}
 
 /// What `/health` shows of the backlog.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -68,7 +61,8 @@ impl BacklogHealth {
 
 /// The raw topic's backlog as the pipeline consumer last saw it.
 pub struct BacklogMonitor {
-    partitions: Mutex<BTreeMap<i32, PartitionBacklog>>,
+    /// Uncommitted messages per partition.
+    partitions: Mutex<BTreeMap<i32, i64>>,
     limit: Option<i64>,
     metrics: Metrics,
 }
@@ -83,34 +77,19 @@ impl BacklogMonitor {
         }
     }
 
-    /// A partition's log spans `[low, high)` and the pipeline committed up to `committed`.
-    pub fn observe(&self, partition: i32, low: i64, high: i64, committed: i64) {
+    /// A partition's log ends at `high` and the pipeline committed up to `committed`.
+    pub fn observe(&self, partition: i32, high: i64, committed: i64) {
         // unwrap: nothing panics while holding the lock.
         let mut parts = self.partitions.lock().unwrap();
-        let p = parts.entry(partition).or_default();
-        p.uncommitted = (high - committed).max(0);
-        let lost_from = committed.max(p.lost_until);
-        if low > lost_from {
-            let lost = low - lost_from;
-            p.lost_until = low;
-            self.metrics.raw_messages_lost.inc_by(lost as u64);
-            tracing::error!(
-                partition,
-                lost,
-                committed,
-                log_start = low,
-                "the broker dropped raw messages before they were processed"
-            );
-        }
-        let total: i64 = parts.values().map(|p| p.uncommitted).sum();
-        self.metrics.raw_uncommitted.set(total);
+        parts.insert(partition, (high - committed).max(0));
+        self.metrics.raw_uncommitted.set(parts.values().sum());
     }
 
     /// The largest uncommitted backlog of a partition.
     pub fn largest(&self) -> i64 {
         // unwrap: see `observe`.
         let parts = self.partitions.lock().unwrap();
-        parts.values().map(|p| p.uncommitted).max().unwrap_or(0)
+        parts.values().copied().max().unwrap_or(0)
     }
 
     /// Whether producers should wait now.
@@ -191,24 +170,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_dropped_before_the_commit_are_counted_once() {
-        let m = BacklogMonitor::new(Some(100), Metrics::new());
-        m.observe(0, 0, 50, 10);
+    fn producers_wait_above_the_limit_and_losses_degrade_health() {
+        let metrics = Metrics::new();
+        let m = BacklogMonitor::new(Some(100), metrics.clone());
+        m.observe(0, 50, 10);
         assert_eq!(m.largest(), 40);
         assert!(!m.over_limit());
         assert_eq!(m.health().problem(), None);
-        m.observe(1, 0, 500, 0);
+        m.observe(1, 500, 0);
         assert!(m.over_limit());
         assert!(m.health().problem().unwrap().contains("safe limit"));
-        m.observe(1, 300, 500, 200);
-        assert_eq!(m.health().lost, 100);
-        m.observe(1, 300, 600, 250);
-        assert_eq!(m.health().lost, 100, "not counted twice");
-        m.observe(1, 350, 600, 250);
-        assert_eq!(m.health().lost, 150);
+        m.observe(1, 500, 450);
+        assert!(!m.over_limit());
+        metrics.raw_messages_lost.inc_by(7);
+        assert_eq!(m.health().lost, 7);
         assert!(m.health().problem().unwrap().contains("dropped"));
         let unlimited = BacklogMonitor::new(None, Metrics::new());
-        unlimited.observe(0, 0, 1_000_000, 0);
+        unlimited.observe(0, 1_000_000, 0);
         assert!(!unlimited.over_limit());
     }
 }

@@ -5,42 +5,34 @@
 //! Kafka keeps order within a partition only, and the consumer reads partitions at
 //! different speeds: with a backlog, one partition's whole hour can arrive before another's
 //! first minute, and a symbol spread over both would see most of its trades as late. So
-//! every trade read waits in its partition's lane until each partition that is still
-//! being read has reached its time (a partition caught up with its log's end holds nothing
-//! back), and lanes are merged by trade time. Within a partition the order is never
-//! changed, so a symbol read from one partition (a keyed producer) gets exactly that
-//! partition's order, and replays give the same result. When every partition is caught up
-//! (live running), nothing waits at all.
+//! every trade read waits in its partition's lane until no other partition still being read
+//! can bring an older trade of its symbol, and lanes are merged by trade time. Within a
+//! partition the order is never changed, so a symbol read from one partition (a keyed
+//! producer) gets exactly that partition's order, and replays give the same result. When
+//! every partition is caught up with its log (live running), nothing waits at all.
 //!
-//! The bound is "the latest trade time read from each partition still being read": a
-//! partition's next trades are assumed no older than that, as a producer publishing in time
-//! order gives. Trades older than it (out-of-order producers) are late, as they would be
-//! without alignment.
+//! "Can bring an older trade" is judged per partition, assuming each producer publishes a
+//! symbol's trades in time order: a partition that has carried the symbol will not bring
+//! one older than the symbol's latest there; one that has not carried it yet will not bring
+//! one older than its latest trade of any symbol (a feed publishes in time order). Trades
+//! that break the assumption (out-of-order producers) are late, as without alignment.
 
-use crate::domain::Timestamp;
+use crate::domain::{Symbol, Timestamp};
 use crate::output::TickRecord;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-/// How far trades may be released.
+/// How far every partition still being read has come, for the quiet-symbol clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
-    /// A partition still being read has shown no trade yet: nothing may go.
+    /// A partition still being read has shown no trade yet.
     Nothing,
-    /// Trades up to this time may go.
+    /// Every partition still being read has reached this time.
     Upto(Timestamp),
-    /// Every partition is caught up: everything may go.
+    /// Every partition is caught up.
     Everything,
 }
 
 impl Bound {
-    fn admits(self, ts: Timestamp) -> bool {
-        match self {
-            Self::Nothing => false,
-            Self::Upto(b) => ts <= b,
-            Self::Everything => true,
-        }
-    }
-
     /// The bound as a cap on how far a quiet symbol's clock may move (`None`: no cap).
     pub fn as_cap(self) -> Option<Timestamp> {
         match self {
@@ -56,10 +48,31 @@ struct Lane {
     queue: VecDeque<TickRecord>,
     /// Latest trade time read from the partition.
     frontier: Option<Timestamp>,
-    /// Latest trade time released from it.
+    /// Latest trade time read from the partition, per symbol it carried.
+    symbols: HashMap<Symbol, Timestamp>,
+    /// Trades held in `queue`, per symbol.
+    held: HashMap<Symbol, usize>,
+    /// Latest trade time released from it, overall and per symbol.
     released: Option<Timestamp>,
+    released_symbols: HashMap<Symbol, Timestamp>,
     /// Caught up with the log's end (its end was reported after its last message).
     at_end: bool,
+}
+
+impl Lane {
+    /// Whether this partition can no longer bring a trade of `symbol` older than `ts`: none
+    /// held behind an older head, and none to come (its end reached, or its reading past
+    /// `ts` — for the symbol itself where it carried it).
+    fn past(&self, symbol: Symbol, ts: Timestamp) -> bool {
+        let holds_older = self.held.get(&symbol).is_some_and(|n| *n > 0)
+            && self.queue.front().is_some_and(|h| h.tick.ts() < ts);
+        !holds_older
+            && (self.at_end
+                || match self.symbols.get(&symbol) {
+                    Some(latest) => *latest >= ts,
+                    None => self.frontier.is_some_and(|f| f >= ts),
+                })
+    }
 }
 
 /// The lanes of every owned partition.
@@ -107,11 +120,16 @@ impl Aligner {
         lane.at_end = false;
         let ts = r.tick.ts();
         lane.frontier = Some(lane.frontier.map_or(ts, |f| f.max(ts)));
+        lane.symbols
+            .entry(r.tick.symbol())
+            .and_modify(|t| *t = (*t).max(ts))
+            .or_insert(ts);
+        *lane.held.entry(r.tick.symbol()).or_default() += 1;
         lane.queue.push_back(r);
         self.held += 1;
     }
 
-    /// How far trades may go now.
+    /// How far every partition still being read has come.
     pub fn bound(&self) -> Bound {
         let mut bound = Bound::Everything;
         for lane in self.lanes.values().filter(|l| !l.at_end) {
@@ -130,38 +148,63 @@ impl Aligner {
         bound
     }
 
-    /// Releases every trade the bound admits, oldest trade time first across lanes (each
-    /// lane in its own order); returns how many.
-    pub fn release(&mut self, out: impl FnMut(TickRecord)) -> usize {
-        let bound = self.bound();
-        self.release_while(out, |ts, _| bound.admits(ts))
+    /// Whether the head `r` of lane `from` may go: no other partition still being read can
+    /// bring an older trade of its symbol.
+    fn admits(&self, from: i32, r: &TickRecord) -> bool {
+        let (symbol, ts) = (r.tick.symbol(), r.tick.ts());
+        self.lanes
+            .iter()
+            .all(|(p, lane)| *p == from || lane.past(symbol, ts))
     }
 
-    /// Releases the `n` oldest heads whatever the bound (a partition that stopped advancing
-    /// must not hold the others back forever, nor fill memory); returns how many.
+    /// Releases every trade that may go, oldest trade time first across lanes (each lane in
+    /// its own order; a lane whose head must wait waits whole); returns how many.
+    pub fn release(&mut self, out: impl FnMut(TickRecord)) -> usize {
+        self.release_while(out, |aligner, from, r, _| aligner.admits(from, r))
+    }
+
+    /// Releases the `n` oldest heads whatever the other partitions (one that stopped
+    /// advancing must not hold the others back forever, nor fill memory); returns how many.
     pub fn release_forced(&mut self, n: usize, out: impl FnMut(TickRecord)) -> usize {
-        self.release_while(out, |_, released| released < n)
+        self.release_while(out, |_, _, _, released| released < n)
     }
 
     fn release_while(
         &mut self,
         mut out: impl FnMut(TickRecord),
-        admit: impl Fn(Timestamp, usize) -> bool,
+        admit: impl Fn(&Self, i32, &TickRecord, usize) -> bool,
     ) -> usize {
         let mut released = 0;
+        // The lanes' heads by trade time: the oldest is almost always the one that may go,
+        // so the (per-lane) admission check runs about once per trade.
+        let mut heads: Vec<(Timestamp, i32)> = Vec::with_capacity(self.lanes.len());
         loop {
-            let next = self
-                .lanes
-                .iter()
-                .filter_map(|(p, l)| l.queue.front().map(|r| (r.tick.ts(), *p)))
-                .min();
-            let Some((ts, partition)) = next.filter(|(ts, _)| admit(*ts, released)) else {
+            heads.clear();
+            heads.extend(
+                self.lanes
+                    .iter()
+                    .filter_map(|(p, l)| l.queue.front().map(|r| (r.tick.ts(), *p))),
+            );
+            heads.sort_unstable();
+            let next = heads.iter().copied().find(|(_, p)| {
+                // unwrap: `heads` lists lanes with a head.
+                let head = self.lanes[p].queue.front().unwrap();
+                admit(self, *p, head, released)
+            });
+            let Some((ts, partition)) = next else {
                 break;
             };
             // unwrap: the lane exists and its queue has the head just found.
             let lane = self.lanes.get_mut(&partition).unwrap();
             let r = lane.queue.pop_front().unwrap();
+            if let Some(n) = lane.held.get_mut(&r.tick.symbol()) {
+                *n -= 1;
+            }
             lane.released = Some(lane.released.map_or(ts, |x| x.max(ts)));
+            lane.released_symbols
+                .entry(r.tick.symbol())
+                .and_modify(|t| *t = (*t).max(ts))
+                .or_insert(ts);
             self.held -= 1;
             released += 1;
             out(r);
@@ -187,12 +230,15 @@ impl Aligner {
     }
 
     /// `partition` is read again from an earlier offset (a replay): its held trades are
-    /// dropped (they come again) and its frontier goes back to what was released from it.
+    /// dropped (they come again), and what it has shown goes back to what was released
+    /// from it (overall and per symbol).
     pub fn rewind(&mut self, partition: i32) {
         if let Some(lane) = self.lanes.get_mut(&partition) {
             self.held -= lane.queue.len();
             lane.queue.clear();
+            lane.held.clear();
             lane.frontier = lane.released;
+            lane.symbols.clone_from(&lane.released_symbols);
             lane.at_end = false;
         }
     }
@@ -201,23 +247,26 @@ impl Aligner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Source, Symbol, Tick};
     use crate::output::Seq;
 
-    fn tick(partition: i32, offset: i64, secs: i64) -> TickRecord {
+    fn tick_of(symbol: &str, partition: i32, offset: i64, secs: i64) -> TickRecord {
         let seq = Seq { partition, offset };
         TickRecord {
-            tick: Tick::new(
-                Symbol::parse("W1").unwrap(),
+            tick: crate::domain::Tick::new(
+                Symbol::parse(symbol).unwrap(),
                 Timestamp::from_secs(secs),
                 1.0,
                 1.0,
-                Source::new("t"),
+                crate::domain::Source::new("t"),
             )
             .unwrap(),
             seq,
             at: seq,
         }
+    }
+
+    fn tick(partition: i32, offset: i64, secs: i64) -> TickRecord {
+        tick_of("W1", partition, offset, secs)
     }
 
     fn drain(a: &mut Aligner) -> Vec<(i32, i64)> {
@@ -248,11 +297,10 @@ mod tests {
         assert_eq!(
             a.held(),
             1,
-            "40 waits: partition 1 may still send up to 35… and on"
+            "40 waits: partition 1 may still bring up to 35 and on"
         );
         a.reached_end(1);
         assert_eq!(drain(&mut a), [(0, 40)], "partition 1 caught up");
-        assert_eq!(a.held(), 0);
     }
 
     #[test]
@@ -273,6 +321,41 @@ mod tests {
         assert_eq!(a.bound(), Bound::Everything);
         a.saw_message(1);
         assert_eq!(a.bound(), Bound::Nothing, "a message without a trade yet");
+    }
+
+    #[test]
+    fn a_symbol_a_partition_carried_waits_for_that_symbols_time_there() {
+        // A producer that publishes one symbol's history, then another's, without keys:
+        // partition 1 is ahead in time overall (AAA's Monday) but behind in BBB's Friday.
+        let mut a = Aligner::new();
+        a.assign(0);
+        a.assign(1);
+        a.push(tick_of("AAA", 1, 0, 500));
+        a.push(tick_of("BBB", 1, 1, 100));
+        a.push(tick_of("BBB", 0, 0, 150));
+        let mut out = Vec::new();
+        a.release(|r| out.push((r.tick.symbol().to_string(), r.at.partition)));
+        assert!(
+            out.is_empty(),
+            "BBB at 150 waits: partition 1 carried BBB only up to 100, whatever its AAA"
+        );
+        a.push(tick_of("BBB", 1, 2, 160));
+        a.release(|r| out.push((r.tick.symbol().to_string(), r.at.partition)));
+        assert_eq!(
+            out,
+            [("BBB".to_owned(), 0)],
+            "150 goes once partition 1's BBB reached 160 (its own lane still waits on AAA)"
+        );
+    }
+
+    #[test]
+    fn a_keyed_symbol_does_not_wait_for_partitions_that_moved_past_it() {
+        let mut a = Aligner::new();
+        a.assign(0);
+        a.assign(1);
+        a.push(tick_of("AAA", 0, 0, 10));
+        a.push(tick_of("BBB", 1, 0, 10));
+        assert_eq!(drain(&mut a).len(), 2);
     }
 
     #[test]

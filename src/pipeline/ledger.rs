@@ -9,6 +9,15 @@
 
 use std::collections::BTreeMap;
 
+/// What reading one message found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// Read for the first time (not a replay re-reading it).
+    pub first: bool,
+    /// Messages missing right before it: offsets the broker skipped (dropped unread).
+    pub skipped: i64,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PartitionLedger {
     /// Offset after the last message read; `None` right after assignment or a rewind.
@@ -35,6 +44,17 @@ impl OffsetLedger {
         self.parts.entry(partition).or_default();
     }
 
+    /// Reading `partition` resumes at its committed `offset`: a first message read past it
+    /// counts the messages in between as skipped.
+    pub fn expect(&mut self, partition: i32, offset: i64) {
+        let p = self.parts.entry(partition).or_default();
+        if p.next.is_none() {
+            p.next = Some(offset);
+            p.committed = Some(offset);
+            p.replay_from = Some(offset);
+        }
+    }
+
     /// `partition` is no longer owned: its new owner resumes from the last commit.
     pub fn revoke(&mut self, partition: i32) {
         self.parts.remove(&partition);
@@ -50,13 +70,18 @@ impl OffsetLedger {
         self.parts.keys().copied()
     }
 
-    /// Records that the message at `offset` of `partition` was read; `true` when it is read
-    /// for the first time (not a replay re-reading it).
-    pub fn read(&mut self, partition: i32, offset: i64) -> bool {
+    /// Records that the message at `offset` of `partition` was read.
+    pub fn read(&mut self, partition: i32, offset: i64) -> Read {
         let p = self.parts.entry(partition).or_default();
         p.replay_from.get_or_insert(offset);
+        // A jump forward while reading on: the broker no longer had the messages between
+        // (a size-bounded log dropped them; the consumer was reset to the log's start).
+        let skipped = p.next.map_or(0, |n| (offset - n).max(0));
         p.next = Some(offset + 1);
-        offset >= p.seen_until
+        Read {
+            first: offset >= p.seen_until,
+            skipped,
+        }
     }
 
     /// Where a replay of `partition` starts: an offset, or `None` for the log's beginning
@@ -120,8 +145,8 @@ mod tests {
         let mut l = OffsetLedger::new();
         l.assign(0);
         assert_eq!(l.replay_from(0), None, "nothing read: the beginning");
-        assert!(l.read(0, 40));
-        assert!(l.read(0, 41));
+        assert!(l.read(0, 40).first);
+        assert!(l.read(0, 41).first);
         assert_eq!(
             l.replay_from(0),
             Some(40),
@@ -142,14 +167,19 @@ mod tests {
         }
         l.rewind(1);
         assert!(l.to_commit(|_| None).is_empty());
-        assert!(!l.read(1, 3), "seen before");
-        assert!(!l.read(1, 9));
-        assert!(l.read(1, 10), "new");
+        assert!(!l.read(1, 3).first, "seen before");
+        assert_eq!(
+            l.read(1, 3).skipped,
+            0,
+            "re-reading after a rewind is no gap"
+        );
+        assert!(!l.read(1, 9).first);
+        assert!(l.read(1, 10).first, "new");
         assert_eq!(l.to_commit(|_| None), [(1, 11)]);
         l.rewind(1);
         l.forget_seen(1);
         assert!(
-            l.read(1, 3),
+            l.read(1, 3).first,
             "after a failed flush everything since the commit is new"
         );
     }
@@ -165,6 +195,27 @@ mod tests {
         l.committed(&[(2, 60)]);
         assert!(l.to_commit(|_| Some(60)).is_empty());
         assert_eq!(l.to_commit(|_| None), [(2, 100)]);
+    }
+
+    #[test]
+    fn a_jump_forward_while_reading_counts_the_messages_skipped() {
+        let mut l = OffsetLedger::new();
+        l.assign(0);
+        assert_eq!(
+            l.read(0, 1_000).skipped,
+            0,
+            "where reading starts is no gap"
+        );
+        assert_eq!(l.read(0, 1_001).skipped, 0);
+        assert_eq!(l.read(0, 5_000).skipped, 3_998, "1002..=4999");
+        l.assign(1);
+        l.expect(1, 100);
+        assert_eq!(
+            l.read(1, 250).skipped,
+            150,
+            "the log no longer starts at the commit"
+        );
+        assert_eq!(l.replay_from(1), Some(100));
     }
 
     #[test]

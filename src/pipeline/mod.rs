@@ -27,7 +27,7 @@ pub mod view;
 pub use alignment::{Aligner, Bound};
 pub use applied::Applied;
 pub use checkpoint::{LastEvent, SymbolState};
-pub use ledger::OffsetLedger;
+pub use ledger::{OffsetLedger, Read};
 pub use lifecycle::Lifecycle;
 pub use quarantine::{Delivery, Quarantine, Verdict};
 pub use routing::{Feeds, Route};

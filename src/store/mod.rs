@@ -185,6 +185,34 @@ impl Store {
         }
     }
 
+    /// The stored trades of `symbol` not covered by `applied` (the offsets a checkpoint
+    /// accounts for), in the order they were applied within each partition (by timestamp
+    /// across partitions): what a symbol applied after its last checkpoint. Read back when the
+    /// checkpoint's broker is gone (an embedded broker after a crash), so that the restored
+    /// state matches the stored trades again. Scans the symbol's stored trades: a rare path.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn trades_after(
+        &self,
+        symbol: Symbol,
+        applied: &crate::pipeline::Applied,
+    ) -> anyhow::Result<Vec<crate::output::TickRecord>> {
+        let covered: Vec<(i64, i64)> = applied
+            .iter()
+            .map(|(partition, offset)| {
+                let seq = |offset| crate::output::Seq { partition, offset }.as_i64();
+                (seq(0), seq(offset))
+            })
+            .collect();
+        let mut trades = match self {
+            Self::Postgres(s) => s.trades_outside(symbol, &covered).await?,
+            Self::Memory(s) => s.trades_outside(symbol, &covered),
+        };
+        trades.sort_by_key(|r| (r.tick.ts(), r.seq));
+        Ok(trades)
+    }
+
     /// Checks the store answers.
     ///
     /// # Errors

@@ -137,6 +137,37 @@ impl PgStore {
             .collect())
     }
 
+    pub(crate) async fn trades_outside(
+        &self,
+        symbol: Symbol,
+        covered: &[(i64, i64)],
+    ) -> anyhow::Result<Vec<TickRecord>> {
+        let client = self.pool.get().await?;
+        let (lows, highs): (Vec<i64>, Vec<i64>) = covered.iter().copied().unzip();
+        let rows = client
+            .query(
+                r#"SELECT "timestamp", seq, price, volume, source FROM realtime_prices
+                   WHERE symbol = $1 AND NOT EXISTS (
+                     SELECT 1 FROM unnest($2::int8[], $3::int8[]) AS c(lo, hi)
+                     WHERE seq BETWEEN c.lo AND c.hi)"#,
+                &[&symbol.as_str(), &lows, &highs],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let seq = Seq::from_i64(r.get(1));
+                let tick = crate::domain::Tick::new(
+                    symbol,
+                    Timestamp::from_datetime(&r.get::<_, DateTime<Utc>>(0)),
+                    r.get(2),
+                    r.get(3),
+                    crate::domain::Source::new(r.get(4)),
+                )?;
+                Ok(TickRecord { tick, seq, at: seq })
+            })
+            .collect()
+    }
+
     /// Deletes expired rows (plain PostgreSQL), or sets TimescaleDB's retention policies to
     /// the configured periods.
     pub(crate) async fn apply_retention(&self, retention: &Retention) -> anyhow::Result<u64> {

@@ -3,4 +3,5 @@
 mod bar_properties;
 mod cli;
 mod helpers;
+mod routing_properties;
 mod talib_parity;

@@ -3,4 +3,5 @@
 mod backfill;
 mod feeds;
 mod helpers;
+mod oracle;
 mod pipeline;
