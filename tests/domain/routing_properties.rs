@@ -160,15 +160,6 @@ fn pipeline(logs: &[Vec<TickRecord>], seed: u64) -> Bars {
                 )
             })
             .on_tick(&r.tick, events);
-        if std::env::var("ROUTING_TRACE").is_ok() {
-            eprintln!(
-                "applied {} {} p{} o{}",
-                r.tick.symbol(),
-                r.tick.ts(),
-                r.at.partition,
-                r.at.offset
-            );
-        }
     };
     let mut replays = 0;
     loop {
@@ -193,15 +184,6 @@ fn pipeline(logs: &[Vec<TickRecord>], seed: u64) -> Bars {
         let n = rng.random_range(1..40);
         for _ in 0..n {
             if let Some(r) = logs[p].get(cursor[p]) {
-                if std::env::var("ROUTING_TRACE").is_ok() {
-                    eprintln!(
-                        "push {} {} p{} o{}",
-                        r.tick.symbol(),
-                        r.tick.ts(),
-                        r.at.partition,
-                        r.at.offset
-                    );
-                }
                 aligner.push(*r);
                 cursor[p] += 1;
             }
