@@ -104,6 +104,9 @@ pub struct App {
     server_task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
     arbiters: Vec<Arbiter>,
+    /// The raw topic's backlog: an embedded broker is drained before it stops.
+    backlog: Arc<BacklogMonitor>,
+    commit_interval: Duration,
     /// Kept last: the broker outlives every client above.
     embedded: Option<EmbeddedKafka>,
 }
@@ -135,6 +138,10 @@ impl App {
             .context("cannot establish the broker epoch")?;
         tracing::info!(epoch = %epoch.id, "broker epoch");
         let store = open_store(&settings).await?;
+        store
+            .register_epoch(&epoch.id)
+            .await
+            .context("cannot record the broker epoch")?;
         let pipeline = start_pipeline(&settings, &broker, &epoch, &store, &metrics).await?;
         let (broadcaster, feeder) = start_websockets(&broker.bootstrap, &metrics);
         let mut background = vec![feeder];
@@ -188,6 +195,8 @@ impl App {
             server_task,
             background,
             arbiters: pipeline.arbiters,
+            backlog: pipeline.backlog,
+            commit_interval: settings.commit_interval,
             embedded: broker.embedded,
         })
     }
@@ -199,6 +208,10 @@ impl App {
     pub async fn shutdown(self) -> Option<EmbeddedKafka> {
         for t in &self.background {
             t.abort();
+        }
+        if self.embedded.is_some() {
+            // The embedded broker stops with the process: what is still in it would be lost.
+            drain(&self.backlog, self.commit_interval).await;
         }
         let _ = self.consumer.send(Shutdown).await;
         if let Err(e) = self.outputs.flush().await {
@@ -230,6 +243,32 @@ impl App {
         }
         System::current().stop_with_code(0);
     }
+}
+
+/// Longest a shutdown waits for the pipeline to take in what an embedded broker still holds.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until nothing is left uncommitted on the raw topic (seen for longer than a commit
+/// and a statistics report, so a stale report cannot pass for an empty backlog), or
+/// [`DRAIN_TIMEOUT`].
+async fn drain(backlog: &BacklogMonitor, commit_interval: Duration) {
+    let settled = commit_interval + crate::kafka::config::STATISTICS_INTERVAL * 2;
+    let started = Instant::now();
+    let mut empty_since: Option<Instant> = None;
+    while started.elapsed() < DRAIN_TIMEOUT {
+        if backlog.largest() == 0 {
+            if empty_since.get_or_insert_with(Instant::now).elapsed() >= settled {
+                return;
+            }
+        } else {
+            empty_since = None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!(
+        uncommitted = backlog.largest(),
+        "shutting down with trades the pipeline has not taken in; they stop with the embedded broker"
+    );
 }
 
 /// The external cluster (its topics created where missing), or an embedded broker with

@@ -148,6 +148,14 @@ struct PipelineContext {
 }
 
 impl ClientContext for PipelineContext {
+    /// Client errors, but for partition-EOF events, which are not errors here (the
+    /// alignment asks for them: `config::pipeline_consumer`).
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !config::is_partition_eof(&error) {
+            tracing::error!(%error, reason, "Kafka client error");
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
         let Some(topic) = stats.topics.get(topics::RAW) else {
             return;

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 use crate::metrics::Metrics;
 use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq, TickRecord};
-use crate::pipeline::checkpoint::{self, CheckpointError, LastEvent, SymbolState};
+use crate::pipeline::checkpoint::{self, LastEvent, SymbolState};
 use crate::pipeline::{Applied, Lifecycle, PipelineView, SymbolSettings, clock};
 use crate::store::Store;
 use actix::prelude::*;
@@ -113,52 +113,32 @@ impl SymbolSupervisor {
         }
     }
 
-    /// The state to continue from: the checkpoint when it is usable, else fresh.
-    fn restore(&mut self, decoded: Option<Result<SymbolState, CheckpointError>>) {
-        let (symbol, settings, metrics) = (self.symbol, &self.cx.settings, &self.cx.metrics);
-        let state = match decoded {
-            Some(Ok(s)) if s.fits(settings) => Some(s),
-            Some(Ok(_)) => {
-                tracing::warn!(%symbol, "checkpoint is for other intervals; starting fresh");
-                None
+    /// Continues from `state`: a checkpoint (`restored`: its offsets are checked against
+    /// this broker first) or a fresh state.
+    fn restore(&mut self, mut state: SymbolState, restored: bool) {
+        let (symbol, metrics, view) = (self.symbol, &self.cx.metrics, &self.cx.view);
+        if restored {
+            let notes = checkpoint::prepare_restore(&mut state, view.epoch(), |p| view.log_end(p));
+            if notes.other_epoch {
+                metrics
+                    .checkpoint_offsets_dropped
+                    .with_label_values(&["other_broker"])
+                    .inc();
+                tracing::info!(%symbol, "checkpoint written against another broker: state kept, reading the new broker from its beginning");
             }
-            Some(Err(e)) => {
-                metrics.checkpoints_unusable.inc();
-                tracing::error!(%symbol, error = %e, "checkpoint not usable; starting fresh");
-                None
+            for (partition, applied, end) in &notes.ahead_of_log {
+                metrics
+                    .checkpoint_offsets_dropped
+                    .with_label_values(&["ahead_of_log"])
+                    .inc();
+                tracing::error!(%symbol, partition, applied, end, "checkpoint offset past the end of its partition (the log was replaced): reading that partition from its beginning");
             }
-            None => None,
-        };
-        let (builders, indicators) = match state {
-            Some(mut s) => {
-                let view = &self.cx.view;
-                let notes = checkpoint::prepare_restore(&mut s, view.epoch(), |p| view.log_end(p));
-                if notes.other_epoch {
-                    metrics
-                        .checkpoint_offsets_dropped
-                        .with_label_values(&["other_broker"])
-                        .inc();
-                    tracing::info!(%symbol, "checkpoint written against another broker: state kept, reading the new broker from its beginning");
-                }
-                for (partition, applied, end) in &notes.ahead_of_log {
-                    metrics
-                        .checkpoint_offsets_dropped
-                        .with_label_values(&["ahead_of_log"])
-                        .inc();
-                    tracing::error!(%symbol, partition, applied, end, "checkpoint offset past the end of its partition (the log was replaced): reading that partition from its beginning");
-                }
-                self.applied = s.applied;
-                self.tick_metrics = s.metrics;
-                self.realtime_throttle = settings.realtime_throttle(s.realtime_last);
-                self.last_event = s.last_event;
-                (s.builders, s.indicators)
-            }
-            None => (
-                settings.fresh_builders(symbol),
-                settings.fresh_indicators(symbol),
-            ),
-        };
-        self.start_stages(builders, indicators);
+        }
+        self.applied = state.applied;
+        self.tick_metrics = state.metrics;
+        self.realtime_throttle = self.cx.settings.realtime_throttle(state.realtime_last);
+        self.last_event = state.last_event;
+        self.start_stages(state.builders, state.indicators);
     }
 
     fn start_stages(&mut self, builders: Vec<BarBuilder>, indicators: Vec<RevisableIndicators>) {
@@ -293,6 +273,7 @@ impl Actor for SymbolSupervisor {
         self.cx.metrics.symbols_active.inc();
         let (store, symbol, metrics) =
             (self.cx.store.clone(), self.symbol, self.cx.metrics.clone());
+        let (settings, db) = (self.cx.settings.clone(), self.cx.outputs.db.clone());
         let epoch = self.cx.view.epoch().to_owned();
         let flush_first = self
             .lifecycle
@@ -320,13 +301,27 @@ impl Actor for SymbolSupervisor {
                         }
                     }
                 };
-                let state = stored.map(|cp| SymbolState::decode(&cp.state));
-                // Written against a broker that is gone (an embedded one, after a crash): the
-                // trades it applied after its checkpoint cannot be replayed from Kafka, but
-                // they are stored; read them back so the state matches the stored trades.
-                let recovered = match &state {
-                    Some(Ok(s)) if s.epoch != epoch && !s.applied.is_empty() => loop {
-                        match store.trades_after(symbol, &s.applied).await {
+                let (state, restored) = match stored.map(|cp| SymbolState::decode(&cp.state)) {
+                    Some(Ok(s)) if s.fits(&settings) => (s, true),
+                    other => {
+                        match other {
+                            Some(Ok(_)) => tracing::warn!(%symbol, "checkpoint is for other intervals; starting fresh"),
+                            Some(Err(e)) => {
+                                metrics.checkpoints_unusable.inc();
+                                tracing::error!(%symbol, error = %e, "checkpoint not usable; starting fresh");
+                            }
+                            None => {}
+                        }
+                        (SymbolState::fresh(symbol, &settings, &epoch), false)
+                    }
+                };
+                let recovered = if restored && state.epoch != epoch {
+                    // Written against a broker that is gone (an embedded one, after a
+                    // crash): the trades it applied after this checkpoint cannot be replayed
+                    // from Kafka, but they are stored; read them back so the state matches
+                    // the stored trades.
+                    loop {
+                        match store.trades_after(symbol, &state.epoch, &state.applied).await {
                             Ok(trades) => break trades,
                             Err(e) => {
                                 metrics.persistence_errors.inc();
@@ -334,14 +329,35 @@ impl Actor for SymbolSupervisor {
                                 backoff.wait().await;
                             }
                         }
-                    },
-                    _ => Vec::new(),
+                    }
+                } else {
+                    Vec::new()
                 };
-                (state, recovered)
+                if !restored {
+                    // A first checkpoint before any output of this symbol: a crash before its
+                    // next one leaves the stored trades matched to an epoch (see above).
+                    match state.encode() {
+                        Ok(bytes) => {
+                            let batch = OutputBatch {
+                                checkpoints: vec![Checkpoint {
+                                    symbol,
+                                    seq: Seq { partition: 0, offset: -1 },
+                                    state: bytes,
+                                }],
+                                ..OutputBatch::default()
+                            };
+                            if let Err(e) = db.send(Persist(Arc::new(batch))).await {
+                                tracing::warn!(%symbol, error = %e, "first checkpoint not written");
+                            }
+                        }
+                        Err(e) => tracing::error!(%symbol, error = %e, "first checkpoint not encoded"),
+                    }
+                }
+                (state, restored, recovered)
             }
             .into_actor(self)
-            .map(|(state, recovered), act, ctx| {
-                act.restore(state);
+            .map(|(state, restored, recovered), act, ctx| {
+                act.restore(state, restored);
                 act.lifecycle = act.lifecycle.restored();
                 if recovered.is_empty() {
                     return;

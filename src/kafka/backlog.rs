@@ -120,7 +120,7 @@ impl BacklogMonitor {
 /// Reads the pipeline group's backlog on the raw topic from the broker (for producers in
 /// another process).
 pub struct BacklogProbe {
-    client: BaseConsumer,
+    client: BaseConsumer<config::EofIsNoError>,
 }
 
 impl BacklogProbe {
@@ -130,7 +130,8 @@ impl BacklogProbe {
     /// When the client cannot be created.
     pub fn new(bootstrap: &str, group: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            client: config::direct_reader(bootstrap, group).create()?,
+            client: config::direct_reader(bootstrap, group)
+                .create_with_context(config::EofIsNoError)?,
         })
     }
 

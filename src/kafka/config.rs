@@ -124,3 +124,26 @@ pub fn producer(bootstrap: &str) -> ClientConfig {
 pub fn admin(bootstrap: &str) -> ClientConfig {
     client(bootstrap)
 }
+
+/// The context of tickflow's consumers that ask for partition-EOF events: librdkafka also
+/// reports each of them through the error callback, where they are not errors.
+pub struct EofIsNoError;
+
+impl rdkafka::ClientContext for EofIsNoError {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !is_partition_eof(&error) {
+            tracing::error!(%error, reason, "Kafka client error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofIsNoError {}
+
+/// Whether `error` only says a partition's end was reached.
+pub fn is_partition_eof(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    matches!(
+        error,
+        KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+    )
+}

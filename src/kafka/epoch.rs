@@ -14,7 +14,6 @@ use crate::kafka::producer::{Producer, Record};
 use crate::kafka::{config, topics};
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
@@ -82,9 +81,10 @@ pub async fn read(bootstrap: &str) -> anyhow::Result<Option<BrokerEpoch>> {
 }
 
 fn read_blocking(bootstrap: &str) -> anyhow::Result<Option<BrokerEpoch>> {
-    let consumer: BaseConsumer = config::direct_reader(bootstrap, READER_GROUP)
-        .create()
-        .context("cannot create the epoch reader")?;
+    let consumer: BaseConsumer<config::EofIsNoError> =
+        config::direct_reader(bootstrap, READER_GROUP)
+            .create_with_context(config::EofIsNoError)
+            .context("cannot create the epoch reader")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topics::EPOCH, 0, Offset::Beginning)?;
     consumer.assign(&tpl)?;
@@ -102,7 +102,7 @@ fn read_blocking(bootstrap: &str) -> anyhow::Result<Option<BrokerEpoch>> {
                 })?;
                 return Ok(Some(epoch));
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Some(Err(e)) if config::is_partition_eof(&e) => return Ok(None),
             // Not there yet (topic being created, leader election): ask again.
             Some(Err(e)) => tracing::debug!(error = %e, "epoch reader"),
             None => {}

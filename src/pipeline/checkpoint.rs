@@ -49,6 +49,19 @@ pub struct SymbolState {
 }
 
 impl SymbolState {
+    /// The state of a symbol that has seen nothing, on broker `epoch`.
+    pub fn fresh(symbol: crate::domain::Symbol, settings: &SymbolSettings, epoch: &str) -> Self {
+        Self {
+            epoch: epoch.to_owned(),
+            applied: Applied::new(),
+            metrics: TickMetrics::new(),
+            realtime_last: None,
+            last_event: None,
+            builders: settings.fresh_builders(symbol),
+            indicators: settings.fresh_indicators(symbol),
+        }
+    }
+
     /// The bytes stored: the format number, then the state.
     ///
     /// # Errors

@@ -115,21 +115,6 @@ impl MemoryStore {
             .cloned()
     }
 
-    pub(crate) fn trades_outside(&self, symbol: Symbol, covered: &[(i64, i64)]) -> Vec<TickRecord> {
-        // unwrap: see `write`.
-        let tables = self.tables.lock().unwrap();
-        tables.ticks.get(&symbol).map_or_else(Vec::new, |series| {
-            series
-                .iter()
-                .map(|(_, r)| *r)
-                .filter(|r| {
-                    let seq = r.seq.as_i64();
-                    !covered.iter().any(|(lo, hi)| *lo <= seq && seq <= *hi)
-                })
-                .collect()
-        })
-    }
-
     pub(crate) fn checkpointed_symbols(&self) -> Vec<Symbol> {
         // unwrap: see `write`.
         self.tables

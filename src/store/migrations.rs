@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// `(version, name, sql)` in the order they apply.
-const MIGRATIONS: [(i32, &str, &str); 6] = [
+const MIGRATIONS: [(i32, &str, &str); 7] = [
     (
         1,
         "tick_tables",
@@ -31,6 +31,11 @@ const MIGRATIONS: [(i32, &str, &str); 6] = [
         "backfill_coverage",
         include_str!("../../sql/0006_backfill_coverage.sql"),
     ),
+    (
+        7,
+        "broker_epochs",
+        include_str!("../../sql/0007_broker_epochs.sql"),
+    ),
 ];
 
 /// Arbitrary constant: instances starting together serialise their migrations on it.
@@ -42,15 +47,20 @@ const MIGRATION_LOCK: i64 = 0x7469_636b_666c_6f77;
 /// # Errors
 /// When a statement fails (that migration is rolled back; later ones do not run).
 pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<i32>> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS tickflow_migrations (
-                 version    INTEGER PRIMARY KEY,
-                 name       TEXT NOT NULL,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )
-        .await
-        .context("cannot create tickflow_migrations")?;
+    // Under the lock too: two `CREATE TABLE IF NOT EXISTS` at once can both try to create
+    // it (PostgreSQL then refuses one with a duplicate-type error).
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS tickflow_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .context("cannot create tickflow_migrations")?;
+    tx.commit().await?;
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         let tx = client.transaction().await?;

@@ -173,6 +173,18 @@ impl Store {
         }
     }
 
+    /// Records the broker epoch trades are read from, so that a later start on another
+    /// broker can tell which stored trades came after a checkpoint (`trades_after`).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn register_epoch(&self, id: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(s) => s.register_epoch(id).await,
+            Self::Memory(_) => Ok(()),
+        }
+    }
+
     /// Every symbol with a checkpoint (a new owner of a partition restores them all, so
     /// that quiet symbols close their bars too).
     ///
@@ -185,8 +197,8 @@ impl Store {
         }
     }
 
-    /// The stored trades of `symbol` not covered by `applied` (the offsets a checkpoint
-    /// accounts for), in the order they were applied within each partition (by timestamp
+    /// The stored trades of `symbol` read from broker `epoch` and not covered by `applied`
+    /// (the offsets a checkpoint accounts for), in the order they were applied within each partition (by timestamp
     /// across partitions): what a symbol applied after its last checkpoint. Read back when the
     /// checkpoint's broker is gone (an embedded broker after a crash), so that the restored
     /// state matches the stored trades again. Scans the symbol's stored trades: a rare path.
@@ -196,6 +208,7 @@ impl Store {
     pub async fn trades_after(
         &self,
         symbol: Symbol,
+        epoch: &str,
         applied: &crate::pipeline::Applied,
     ) -> anyhow::Result<Vec<crate::output::TickRecord>> {
         let covered: Vec<(i64, i64)> = applied
@@ -206,8 +219,9 @@ impl Store {
             })
             .collect();
         let mut trades = match self {
-            Self::Postgres(s) => s.trades_outside(symbol, &covered).await?,
-            Self::Memory(s) => s.trades_outside(symbol, &covered),
+            Self::Postgres(s) => s.trades_outside(symbol, epoch, &covered).await?,
+            // The memory store does not outlive its process, nor so its broker.
+            Self::Memory(_) => Vec::new(),
         };
         trades.sort_by_key(|r| (r.tick.ts(), r.seq));
         Ok(trades)

@@ -26,16 +26,20 @@ pub struct PgStore {
     /// Whether TimescaleDB is installed (its policies then do retention).
     timescale: bool,
     pub(crate) generations: Arc<Generations>,
+    /// The number of the broker epoch trades are read from (`broker_epochs`), stored with
+    /// every trade; 0 until registered.
+    epoch: Arc<std::sync::atomic::AtomicI32>,
 }
 
-const TICK_COLUMNS: &str = r#"symbol, "timestamp", seq, price, volume, source"#;
-const TICK_TYPES: [Type; 6] = [
+const TICK_COLUMNS: &str = r#"symbol, "timestamp", seq, price, volume, source, epoch"#;
+const TICK_TYPES: [Type; 7] = [
     Type::TEXT,
     Type::TIMESTAMPTZ,
     Type::INT8,
     Type::FLOAT8,
     Type::FLOAT8,
     Type::TEXT,
+    Type::INT4,
 ];
 const REALTIME_COLUMNS: &str = r#"symbol, "timestamp", seq, price, price_velocity_10, price_velocity_50, tick_ratio, tick_vwap_20, volume_momentum, bb_bandwidth, bb_position, tick_rsi_14"#;
 const REALTIME_TYPES: [Type; 12] = [
@@ -88,7 +92,27 @@ impl PgStore {
             pool,
             timescale,
             generations: Arc::default(),
+            epoch: Arc::default(),
         })
+    }
+
+    /// Registers broker epoch `id` (see `sql/0007`); trades written from now on carry its
+    /// number.
+    pub(crate) async fn register_epoch(&self, id: &str) -> anyhow::Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO broker_epochs (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+                &[&id],
+            )
+            .await?;
+        let number: i32 = client
+            .query_one("SELECT number FROM broker_epochs WHERE id = $1", &[&id])
+            .await?
+            .get(0);
+        self.epoch
+            .store(number, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// The pool, for queries elsewhere (the API).
@@ -140,6 +164,7 @@ impl PgStore {
     pub(crate) async fn trades_outside(
         &self,
         symbol: Symbol,
+        epoch: &str,
         covered: &[(i64, i64)],
     ) -> anyhow::Result<Vec<TickRecord>> {
         let client = self.pool.get().await?;
@@ -147,10 +172,12 @@ impl PgStore {
         let rows = client
             .query(
                 r#"SELECT "timestamp", seq, price, volume, source FROM realtime_prices
-                   WHERE symbol = $1 AND NOT EXISTS (
-                     SELECT 1 FROM unnest($2::int8[], $3::int8[]) AS c(lo, hi)
-                     WHERE seq BETWEEN c.lo AND c.hi)"#,
-                &[&symbol.as_str(), &lows, &highs],
+                   WHERE symbol = $1
+                     AND epoch = (SELECT number FROM broker_epochs WHERE id = $4)
+                     AND NOT EXISTS (
+                       SELECT 1 FROM unnest($2::int8[], $3::int8[]) AS c(lo, hi)
+                       WHERE seq BETWEEN c.lo AND c.hi)"#,
+                &[&symbol.as_str(), &lows, &highs, &epoch],
             )
             .await?;
         rows.iter()
@@ -204,13 +231,14 @@ impl PgStore {
         let mut tx = client.transaction().await?;
         let ticks: Vec<&TickRecord> = batches.iter().flat_map(|b| &b.ticks).collect();
         let realtime: Vec<&RealtimeRecord> = batches.iter().flat_map(|b| &b.realtime).collect();
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Relaxed);
         copy_or_insert(
             &mut tx,
             "realtime_prices",
             TICK_COLUMNS,
             &TICK_TYPES,
             &ticks,
-            tick_row,
+            |r| tick_row(r, epoch),
         )
         .await?;
         copy_or_insert(
@@ -243,7 +271,7 @@ pub(crate) fn utc(ts: Timestamp) -> DateTime<Utc> {
     ts.to_datetime()
 }
 
-fn tick_row(r: &TickRecord) -> Row {
+fn tick_row(r: &TickRecord, epoch: i32) -> Row {
     let t = &r.tick;
     vec![
         Box::new(t.symbol().as_str().to_owned()),
@@ -252,6 +280,7 @@ fn tick_row(r: &TickRecord) -> Row {
         Box::new(t.price()),
         Box::new(t.size()),
         Box::new(t.source().as_str().to_owned()),
+        Box::new(epoch),
     ]
 }
 
@@ -279,7 +308,7 @@ async fn copy_or_insert<T>(
     columns: &str,
     types: &[Type],
     rows: &[&T],
-    to_row: fn(&T) -> Row,
+    to_row: impl Fn(&T) -> Row + Copy,
 ) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -322,7 +351,7 @@ async fn copy_rows<T>(
     columns: &str,
     types: &[Type],
     rows: &[&T],
-    to_row: fn(&T) -> Row,
+    to_row: impl Fn(&T) -> Row,
 ) -> anyhow::Result<()> {
     let sink = client
         .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))

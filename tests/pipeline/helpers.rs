@@ -315,13 +315,25 @@ pub fn trades(symbols: &[&str], seed: u64) -> Vec<Tick> {
     out
 }
 
-/// A plain producer for the test's own messages.
+/// A plain producer for the test's own messages (librdkafka's defaults: keys are hashed by
+/// CRC32 — not the Java client's murmur2 — and unkeyed messages go to random partitions).
 pub fn producer(bootstrap: &str) -> ThreadedProducer<rdkafka::producer::DefaultProducerContext> {
-    ClientConfig::new()
+    producer_with(bootstrap, &[])
+}
+
+/// A producer with extra librdkafka settings.
+pub fn producer_with(
+    bootstrap: &str,
+    extra: &[(&str, &str)],
+) -> ThreadedProducer<rdkafka::producer::DefaultProducerContext> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "1")
-        .create()
-        .unwrap()
+        .set("linger.ms", "1");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().unwrap()
 }
 
 /// Publishes `ticks` in order, keyed by symbol, and waits until the broker has them.
@@ -445,6 +457,123 @@ pub async fn snapshot(client: &tokio_postgres::Client) -> Vec<String> {
     rows
 }
 
+/// The `serve` options every child instance of the tests runs with: no feed, a quick commit
+/// cadence, BTC-USD on the UTC calendar, and nothing of the 2024 test data expired.
+const SERVE_ARGS: [&str; 18] = [
+    "serve",
+    "--feed",
+    "none",
+    "--http-addr",
+    "127.0.0.1:0",
+    "--commit-interval",
+    "300ms",
+    "--partitions",
+    "3",
+    "--symbol-calendar",
+    "BTC-USD=utc",
+    "--retain-ticks",
+    "36500d",
+    "--retain-realtime-analytics",
+    "36500d",
+    "--retain-intraday",
+    "36500d",
+    "--retain-intraday-analytics=36500d",
+];
+
+/// A child process of the test, with the log file it writes.
+pub struct Child {
+    pub process: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Child {
+    /// Waits until the log has a line containing `needle` (or `timeout` passes: panics,
+    /// showing the log); returns the line.
+    pub async fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            // The line after the last match: what came last counts (a restarted broker).
+            if let Some(line) = text.lines().rev().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no {needle:?} in {} within {timeout:?}:\n{text}",
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The Kafka bootstrap address the child logged (`kafka bootstrap: HOST:PORT`).
+    pub async fn bootstrap(&self) -> String {
+        let line = self
+            .wait_for_line("kafka bootstrap: ", Duration::from_secs(30))
+            .await;
+        let after = line.split("kafka bootstrap: ").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// Kills the child with SIGKILL (no shutdown at all) and waits for it.
+    pub fn kill9(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+
+    /// Stops the child with SIGTERM (graceful shutdown) and waits for it.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        terminate(self.process)
+    }
+}
+
+/// Starts `tickflow` with `args` and `env`, logging to `<temp>/<log_name>.log`.
+pub fn spawn_tickflow(args: &[&str], env: &[(&str, &str)], log_name: &str) -> Child {
+    let log_path = std::env::temp_dir().join(format!("{log_name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tickflow"));
+    command
+        .args(args)
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Child {
+        process: command.spawn().expect("tickflow starts"),
+        log: log_path,
+    }
+}
+
+/// `tickflow broker` (the embedded broker as a process of its own) with `partitions`
+/// partitions per topic; returns it and its bootstrap address.
+pub async fn spawn_broker_process(partitions: i32, log_name: &str) -> (Child, String) {
+    let parts = partitions.to_string();
+    let child = spawn_tickflow(&["broker", "--partitions", &parts], &[], log_name);
+    let bootstrap = child.bootstrap().await;
+    (child, bootstrap)
+}
+
+/// `tickflow serve` on `database_url` in consumer group `group`, against the broker at
+/// `bootstrap`, or its own embedded broker when `None` (what an operator runs).
+pub fn spawn_serve_on(
+    bootstrap: Option<&str>,
+    database_url: &str,
+    group: &str,
+    log_name: &str,
+) -> Child {
+    let mut args = SERVE_ARGS.to_vec();
+    args.extend(["--group", group]);
+    let mut env = vec![("DATABASE_URL", database_url)];
+    if let Some(b) = bootstrap {
+        env.push(("KAFKA_BOOTSTRAP_SERVERS", b));
+    }
+    spawn_tickflow(&args, &env, log_name)
+}
+
 /// `tickflow serve` as a child process on the test's broker and database (what an operator
 /// runs), logging to a file in the system temp directory.
 pub fn spawn_serve(
@@ -453,38 +582,7 @@ pub fn spawn_serve(
     group: &str,
     log_name: &str,
 ) -> std::process::Child {
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_tickflow"))
-        .args([
-            "serve",
-            "--feed",
-            "none",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--group",
-            group,
-            "--commit-interval",
-            "300ms",
-            "--partitions",
-            "3",
-            "--symbol-calendar",
-            "BTC-USD=utc",
-            "--retain-ticks",
-            "36500d",
-            "--retain-realtime-analytics",
-            "36500d",
-            "--retain-intraday",
-            "36500d",
-            "--retain-intraday-analytics",
-            "36500d",
-        ])
-        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("tickflow serve starts")
+    spawn_serve_on(Some(bootstrap), database_url, group, log_name).process
 }
 
 /// Stops a child with SIGTERM (graceful shutdown) and waits for it.

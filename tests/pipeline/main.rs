@@ -1,6 +1,7 @@
 //! The streaming pipeline against real PostgreSQL and the real Kafka protocol.
 
 mod backfill;
+mod delivery;
 mod feeds;
 mod helpers;
 mod oracle;

@@ -138,23 +138,38 @@ pub async fn assert_bars_and_realtime_exact(
     symbols: &[&str],
     ticks: &[tickflow::domain::Tick],
 ) {
-    let open = |bucket: &str| {
-        symbols
-            .iter()
-            .map(|s| (s.to_string(), bucket.to_owned()))
-            .collect::<Vec<_>>()
-    };
+    assert_bars_exact_except(client, symbols, ticks, &[]).await;
+}
+
+/// [`assert_bars_and_realtime_exact`], with more buckets allowed to be still open:
+/// `(symbol, interval, bucket start as PostgreSQL prints it)`.
+pub async fn assert_bars_exact_except(
+    client: &tokio_postgres::Client,
+    symbols: &[&str],
+    ticks: &[tickflow::domain::Tick],
+    also_open: &[(&str, Interval, &str)],
+) {
     for (interval, bucket) in [
         (Interval::M1, "2024-03-11 16:30:00+00"),
         (Interval::M5, "2024-03-11 16:30:00+00"),
         (Interval::H1, "2024-03-11 16:00:00+00"),
     ] {
+        let mut open: Vec<(String, String)> = symbols
+            .iter()
+            .map(|s| (s.to_string(), bucket.to_owned()))
+            .collect();
+        open.extend(
+            also_open
+                .iter()
+                .filter(|(_, i, _)| *i == interval)
+                .map(|(s, _, b)| (s.to_string(), b.to_string())),
+        );
         let minutes = interval.minutes() as i32;
         assert_same_bars(
             interval.as_str(),
             &sql_intraday(client, minutes).await,
             &stored_intraday(client, minutes).await,
-            &open(bucket),
+            &open,
         );
     }
     assert_realtime_rows(client, ticks).await;

@@ -1,0 +1,362 @@
+//! No trade lost, skipped or doubled, whatever producers, clocks and restarts do: each test
+//! drives tickflow as a user would (a careless producer, an operator restarting it) and
+//! ends with every valid trade stored exactly once and bars equal to the SQL aggregation.
+
+use crate::helpers::*;
+use crate::oracle::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+use tickflow::domain::{Source, Symbol, Tick, Timestamp};
+use tickflow::kafka::topics;
+use tickflow::kafka::wire::{self, DeadLetter};
+
+/// Every trade of `ticks` stored exactly once (by identity and by content).
+async fn assert_stored_once(client: &tokio_postgres::Client, ticks: &[Tick]) {
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM realtime_prices", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, ticks.len() as i64, "trades stored");
+    // Test trades have distinct (symbol, time, price, size): a double would show here.
+    let distinct: i64 = client
+        .query_one(
+            r#"SELECT count(*) FROM (SELECT DISTINCT symbol, "timestamp", price, volume FROM realtime_prices) d"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(distinct, stored, "a trade was stored twice");
+}
+
+/// The dead letters on the DLQ.
+fn dead_letters(bootstrap: &str) -> Vec<DeadLetter> {
+    read_topic(bootstrap, topics::DLQ, Duration::from_secs(2))
+        .iter()
+        .map(|(_, p)| serde_json::from_slice(p).expect("dead letter JSON"))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn unkeyed_and_mis_keyed_trades_are_stored_once_and_bars_equal_the_sql_aggregation() {
+    // A careless producer: no key (kcat's default: random partitions), another symbol's key,
+    // or the symbol hashed by librdkafka's CRC32 instead of the Java client's murmur2. As a
+    // feed publishes, in time order, all at once while tickflow runs (a backlog forms).
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "keys")).await;
+    let symbols = ["AAPL", "MSFT", "W1", "BTC-USD"];
+    let mut ticks = trades(&symbols, 21);
+    ticks.sort_by_key(|t| t.ts());
+    // W1's first trade is keyed AMZN; every later one is keyed right.
+    let w1 = Symbol::parse("W1").unwrap();
+    let first_w1 = ticks.iter().position(|t| t.symbol() == w1).unwrap();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let producer = producer(kafka.bootstrap_servers());
+    for (i, t) in ticks.iter().enumerate() {
+        let key = if i == first_w1 {
+            Some("AMZN".to_owned())
+        } else if t.symbol() == w1 && i > first_w1 {
+            Some("W1".to_owned())
+        } else {
+            match rng.random_range(0..3) {
+                0 => None,
+                1 => Some(symbols[rng.random_range(0..symbols.len())].to_owned()),
+                _ => Some(t.symbol().to_string()),
+            }
+        };
+        publish_raw(&producer, key.as_deref(), &wire::encode_raw_tick(t));
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(120)).await,
+        ticks.len() as i64,
+        "every trade stored, whatever its key"
+    );
+    let late = app.metrics.late_ticks_dropped.get();
+    app.shutdown().await;
+    assert_stored_once(&client, &ticks).await;
+    assert_eq!(late, 0, "no trade arrived late for its bars");
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+    assert!(dead_letters(kafka.bootstrap_servers()).is_empty());
+}
+
+#[actix_rt::test]
+async fn a_trade_stamped_in_2200_is_dead_lettered_and_moves_no_bar() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "future")).await;
+    let symbols = ["AAPL", "MSFT"];
+    let ticks = trades(&symbols, 22);
+    let half = ticks.len() / 2;
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, &ticks[..half]);
+    // The year 2200, then an instant no calendar holds (epoch nanoseconds past year 9999).
+    let future = Tick::new(
+        Symbol::parse("AAPL").unwrap(),
+        Timestamp::from_secs(7_258_118_400),
+        123.0,
+        1.0,
+        Source::new("careless"),
+    )
+    .unwrap();
+    publish_raw(&producer, Some("AAPL"), &wire::encode_raw_tick(&future));
+    publish_raw(
+        &producer,
+        Some("MSFT"),
+        br#"{"symbol":"MSFT","price":1.0,"timestamp":9.0e21,"volume":1}"#,
+    );
+    publish(&producer, &ticks[half..]);
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await,
+        ticks.len() as i64
+    );
+    app.shutdown().await;
+    assert_stored_once(&client, &ticks).await;
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+    let mut reasons: Vec<String> = dead_letters(kafka.bootstrap_servers())
+        .into_iter()
+        .map(|l| l.reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["bad_timestamp", "future_timestamp"]);
+}
+
+#[actix_rt::test]
+async fn a_1_mb_malformed_message_reaches_the_dlq_truncated_with_its_size_and_hash() {
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "huge")).await;
+    let ticks = trades(&["AAPL"], 23);
+    let producer = producer_with(
+        kafka.bootstrap_servers(),
+        &[("message.max.bytes", "2000000")],
+    );
+    publish(&producer, &ticks[..10]);
+    let huge: Vec<u8> = std::iter::repeat_n(b"{\"symbol\":".as_slice(), 100_000)
+        .flatten()
+        .copied()
+        .collect();
+    publish_raw(&producer, Some("AAPL"), &huge);
+    publish(&producer, &ticks[10..]);
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await,
+        ticks.len() as i64
+    );
+    let letters = dead_letters(kafka.bootstrap_servers());
+    app.shutdown().await;
+    assert_eq!(letters.len(), 1, "the huge message's dead letter arrived");
+    let letter = &letters[0];
+    assert_eq!(letter.reason, "not_json");
+    assert!(letter.truncated);
+    assert_eq!(letter.payload_bytes, huge.len());
+    use sha2::Digest;
+    assert_eq!(
+        letter.payload_sha256,
+        format!("{:x}", sha2::Sha256::digest(&huge))
+    );
+    assert_stored_once(&client, &ticks).await;
+}
+
+#[actix_rt::test]
+async fn restarts_on_a_new_embedded_broker_lose_nothing_after_a_shutdown_or_a_kill_9() {
+    // The README's third command: DATABASE_URL with the embedded broker. Each start has a
+    // new broker whose partitions begin at offset 0 again; the checkpoints' offsets belong
+    // to the old one.
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let symbols = ["AAPL", "MSFT", "BTC-USD"];
+    let ticks = trades(&symbols, 24);
+    let thirds: Vec<&[Tick]> = ticks.chunks(ticks.len().div_ceil(3)).collect();
+    let mut stored = 0;
+    for (i, part) in thirds.iter().enumerate() {
+        let child = spawn_serve_on(None, &db.url, "embedded", &format!("tickflow-embedded-{i}"));
+        let bootstrap = child.bootstrap().await;
+        let producer = producer_with(&bootstrap, &[("partitioner", "murmur2_random")]);
+        publish(&producer, part);
+        stored += part.len();
+        assert_eq!(
+            wait_for_ticks(&client, stored as i64, Duration::from_secs(90)).await,
+            stored as i64,
+            "run {i}: the trades produced to the new broker are stored"
+        );
+        if i == 0 {
+            assert!(child.terminate().success());
+        } else {
+            // Killed: its checkpoints may be older than what it stored.
+            child.kill9();
+        }
+    }
+    assert_stored_once(&client, &ticks).await;
+    assert_bars_and_realtime_exact(&client, &symbols, &ticks).await;
+}
+
+#[actix_rt::test]
+async fn a_burst_into_the_embedded_broker_during_a_database_outage_is_waited_out_not_dropped() {
+    // The simulator feeds the embedded broker (a few MiB per partition) while PostgreSQL is
+    // down: the pipeline falls behind, and the feed waits instead of the broker dropping
+    // trades; every trade the feed published is stored once the database is back.
+    let db = TestDatabase::create().await;
+    let mut s = settings("", Some(&db.url), "burst");
+    s.kafka_bootstrap = None;
+    s.feed = tickflow::app::FeedKind::Sim;
+    s.feed_symbols = ["AAPL", "MSFT", "GOOG"]
+        .iter()
+        .map(|x| Symbol::parse(x).unwrap())
+        .collect();
+    s.sim_rate = 20_000.0;
+    let app = spawn_app(s).await;
+    let client = db.client().await;
+    assert!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            1,
+            Duration::from_secs(30)
+        )
+        .await
+            >= 0
+    );
+    let (admin, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let allow = |on: bool| format!("ALTER DATABASE {} ALLOW_CONNECTIONS {on}", db.name);
+    admin.batch_execute(&allow(false)).await.unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&db.name])
+        .await
+        .unwrap();
+    drop(client);
+    let start = std::time::Instant::now();
+    while app.metrics.feed_waits.get() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the feed never had to wait (published {})",
+            app.metrics.feed_published.get()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The outage goes on for a while with the feed held back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    admin.batch_execute(&allow(true)).await.unwrap();
+    let metrics = app.metrics.clone();
+    // A graceful stop takes in what the embedded broker still holds before it stops.
+    app.shutdown().await;
+    let published = metrics.feed_published.get() as i64;
+    let client = db.client().await;
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM realtime_prices", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        metrics.raw_messages_lost.get(),
+        0,
+        "the broker dropped trades"
+    );
+    assert_eq!(stored, published, "every published trade is stored");
+}
+
+#[actix_rt::test]
+async fn a_killed_instance_s_quiet_symbols_close_their_bars_on_the_survivor_and_nothing_is_lost() {
+    // A broker in a process of its own, two `tickflow serve` in one group. Quiet symbols
+    // trade only before one instance is killed with SIGKILL; whoever owns them then must
+    // close their last bars on time (they get no further trade), and after a restart the
+    // database equals the SQL aggregation, every trade stored once.
+    let (broker, bootstrap) = spawn_broker_process(3, "tickflow-failover-broker").await;
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let mut a = spawn_serve_on(Some(&bootstrap), &db.url, "failover", "tickflow-failover-a");
+    let c = spawn_serve_on(Some(&bootstrap), &db.url, "failover", "tickflow-failover-c");
+    for child in [&a, &c] {
+        child
+            .wait_for_line("partitions assigned", Duration::from_secs(60))
+            .await;
+    }
+    let quiet = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"];
+    let active = ["AAPL", "MSFT", "BTC-USD"];
+    // Quiet symbols trade 13:00–13:10:30 on Monday 2024-03-11: their 13:10 bar closes when
+    // event time passes 13:11:02, that is 32 s of quiet after their last trade.
+    let quiet_ticks: Vec<Tick> = quiet
+        .iter()
+        .flat_map(|s| {
+            let sym = Symbol::parse(s).unwrap();
+            (0..=21).map(move |i| {
+                Tick::new(
+                    sym,
+                    Timestamp::from_secs(1_710_162_000 + i * 30),
+                    100.0 + i as f64,
+                    1.0,
+                    Source::new("test"),
+                )
+                .unwrap()
+            })
+        })
+        .collect();
+    let active_ticks = trades(&active, 25);
+    let (first, second) = active_ticks.split_at(active_ticks.len() / 2);
+    let producer = producer_with(&bootstrap, &[("partitioner", "murmur2_random")]);
+    publish(&producer, &quiet_ticks);
+    publish(&producer, first);
+    let sent = (quiet_ticks.len() + first.len()) as i64;
+    assert_eq!(
+        wait_for_ticks(&client, sent, Duration::from_secs(90)).await,
+        sent
+    );
+    // Killed within the quiet symbols' 32 s: some of their 13:10 bars are still open on it.
+    a.kill9();
+    publish(&producer, second);
+    let all = sent + second.len() as i64;
+    assert_eq!(
+        wait_for_ticks(&client, all, Duration::from_secs(120)).await,
+        all,
+        "the survivor takes over the killed instance's partitions"
+    );
+    let closed = wait_for_count(
+        &client,
+        "SELECT count(*) FROM intraday_ohlcv WHERE interval_minutes = 1 AND symbol LIKE 'Q_' AND \"timestamp\" = '2024-03-11 13:10:00+00'",
+        quiet.len() as i64,
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(
+        closed,
+        quiet.len() as i64,
+        "every quiet symbol's last bar closes without a next trade"
+    );
+    // The killed instance comes back and rejoins the group.
+    a = spawn_serve_on(
+        Some(&bootstrap),
+        &db.url,
+        "failover",
+        "tickflow-failover-a2",
+    );
+    a.wait_for_line("partitions assigned", Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(a.terminate().success());
+    assert!(c.terminate().success());
+    assert!(broker.terminate().success());
+    let mut ticks = quiet_ticks;
+    ticks.extend_from_slice(&active_ticks);
+    assert_stored_once(&client, &ticks).await;
+    let mut symbols: Vec<&str> = quiet.to_vec();
+    symbols.extend(active);
+    // The quiet symbols' 5-minute and hour bars need minutes more of quiet to close.
+    let still_open: Vec<(&str, tickflow::domain::Interval, &str)> = quiet
+        .iter()
+        .flat_map(|q| {
+            [
+                (*q, tickflow::domain::Interval::M5, "2024-03-11 13:10:00+00"),
+                (*q, tickflow::domain::Interval::H1, "2024-03-11 13:00:00+00"),
+            ]
+        })
+        .collect();
+    assert_bars_exact_except(&client, &symbols, &ticks, &still_open).await;
+}
