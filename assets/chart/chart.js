@@ -246,7 +246,7 @@
       upsert(t, {
         ts: rowStart(row), open: row.open, high: row.high, low: row.low, close: row.close,
         volume: row.volume, trades: row.trades, revision: row.revision || 0,
-        status: rec && rec.status === 'revised' ? 'revised' : 'closed',
+        status: (row.revision || 0) > 0 ? 'revised' : 'closed',
       });
     }
     for (const row of page.analytics) {
@@ -407,7 +407,8 @@
       upColor: UP, downColor: DOWN, borderUpColor: UP, borderDownColor: DOWN,
       wickUpColor: UP, wickDownColor: DOWN,
     });
-    candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.25 } });
+    // Room at the top for the legend, at the bottom for the volume.
+    candles.priceScale().applyOptions({ scaleMargins: { top: 0.18, bottom: 0.25 } });
     volume = chart.addSeries(LWC.HistogramSeries, {
       priceScaleId: 'volume', priceFormat: { type: 'volume' },
       lastValueVisible: false, priceLineVisible: false,
@@ -544,11 +545,16 @@
 
   // ---- live --------------------------------------------------------------------------
 
-  /** A WebSocket that reconnects with backoff until closed; `onReopen` runs after a drop. */
-  function openSocket(path, onMessage, onReopen) {
+  /**
+   * A WebSocket that reconnects with backoff until closed; `onReopen` runs after a drop. A
+   * connection refused before its subscription is confirmed may be a token the instance no
+   * longer takes (the handshake's 401 is invisible to scripts): a REST call tells.
+   */
+  function openSocket(path, onMessage, onReopen, generation) {
     const socket = { open: false, closed: false, delay: RECONNECT_FIRST_MS, timer: null, ws: null, dropped: false };
     const connect = () => {
       const ws = new WebSocket(wsUrl(path));
+      let confirmed = false;
       socket.ws = ws;
       ws.onmessage = (event) => {
         let msg;
@@ -558,6 +564,7 @@
           return;
         }
         if (msg.type === 'subscription') {
+          confirmed = true;
           socket.open = msg.status === 'success';
           socket.delay = RECONNECT_FIRST_MS;
           updateLive();
@@ -573,6 +580,7 @@
         socket.open = false;
         updateLive();
         if (socket.closed) return;
+        if (!confirmed) probeAuth(generation);
         socket.dropped = true;
         socket.timer = window.setTimeout(connect, socket.delay);
         socket.delay = Math.min(socket.delay * 2, RECONNECT_MAX_MS);
@@ -580,6 +588,15 @@
     };
     connect();
     return socket;
+  }
+
+  /** Asks the API whether the token still works; a 401 brings the token form back. */
+  async function probeAuth(generation) {
+    try {
+      await api('/api/v2/realtime/symbols');
+    } catch (err) {
+      if (err instanceof AuthError && generation === state.generation) fail(err);
+    }
   }
 
   function closeSockets() {
@@ -620,7 +637,9 @@
       volume: msg.volume, trades: msg.trades, revision: msg.revision || 0,
       status: status === 'in_progress' ? 'in_progress' : (status === 'revised' || (msg.revision || 0) > 0 ? 'revised' : 'closed'),
     });
-    if (status === 'in_progress' && msg.indicators && typeof msg.indicators === 'object') {
+    // In-progress values, unless the committed ones (from /ws/analytics) are already here.
+    const committed = rec && rec.ind && !rec.provisional;
+    if (status === 'in_progress' && !committed && msg.indicators && typeof msg.indicators === 'object') {
       setIndicators(t, msg.indicators, true);
     }
     drawBar(t, isNew);
@@ -713,9 +732,9 @@
     const interval = encodeURIComponent(state.interval);
     // Subscribed before the history is read, so that no bar closing meanwhile is missed.
     state.sockets = [
-      openSocket('/ws/bars/' + symbol + '?interval=' + interval, (m) => onBar(generation, m), () => refreshNewest(generation)),
-      openSocket('/ws/analytics/' + symbol + '?interval=' + interval, (m) => onAnalytics(generation, m), () => refreshNewest(generation)),
-      openSocket('/ws/prices/' + symbol, (m) => onTrade(generation, m), () => {}),
+      openSocket('/ws/bars/' + symbol + '?interval=' + interval, (m) => onBar(generation, m), () => refreshNewest(generation), generation),
+      openSocket('/ws/analytics/' + symbol + '?interval=' + interval, (m) => onAnalytics(generation, m), () => refreshNewest(generation), generation),
+      openSocket('/ws/prices/' + symbol, (m) => onTrade(generation, m), () => {}, generation),
     ];
     try {
       const page = await fetchPage(null);
@@ -723,7 +742,7 @@
       mergePage(page);
       state.ready = true;
       renderAll();
-      setStatus('ready', state.times.length + ' bars');
+      setStatus('ready', state.times.length ? state.times.length + ' bars' : 'no bars yet');
       const range = chart.timeScale().getVisibleLogicalRange();
       onRangeChange(range);
     } catch (err) {
