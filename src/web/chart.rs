@@ -10,6 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 const CHART_HTML: &str = include_str!("../../assets/chart/chart.html");
 const CHART_JS: &[u8] = include_bytes!("../../assets/chart/chart.js");
+const BARS_JS: &[u8] = include_bytes!("../../assets/chart/bars.js");
+const VIEW_JS: &[u8] = include_bytes!("../../assets/chart/view.js");
 const CHART_CSS: &[u8] = include_bytes!("../../assets/chart/chart.css");
 /// TradingView Lightweight Charts 5.x, vendored unmodified (Apache-2.0).
 const LIGHTWEIGHT_CHARTS_JS: &[u8] =
@@ -24,8 +26,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const PAGE_PARAMETERS: [&str; 3] = ["symbol", "interval", "token"];
 
 /// The files under `/chart/assets/`: name, body, content type, browser cache lifetime.
-const ASSETS: [(&str, &[u8], &str, &str); 3] = [
+const ASSETS: [(&str, &[u8], &str, &str); 5] = [
     ("chart.js", CHART_JS, "application/javascript", "no-cache"),
+    ("bars.js", BARS_JS, "application/javascript", "no-cache"),
+    ("view.js", VIEW_JS, "application/javascript", "no-cache"),
     ("chart.css", CHART_CSS, "text/css", "no-cache"),
     (
         "lightweight-charts.standalone.production.js",
@@ -241,7 +245,24 @@ mod tests {
             .filter_map(|rest| rest.split('"').next())
             .collect();
         assert_eq!(loaded.len(), 3, "{loaded:?}");
-        for url in loaded {
+        // The page's modules import the others relatively: `from './bars.js'`.
+        let imported: Vec<String> = ASSETS
+            .iter()
+            .filter(|(name, ..)| name.ends_with(".js"))
+            .flat_map(|(_, body, ..)| {
+                let text = std::str::from_utf8(body).expect("the scripts are UTF-8");
+                text.split("from './")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('\'').next())
+                    .map(|file| format!("/chart/assets/{file}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(imported.len(), 2, "{imported:?}");
+        for url in loaded
+            .into_iter()
+            .chain(imported.iter().map(String::as_str))
+        {
             let file = url.strip_prefix("/chart/assets/").unwrap_or(url);
             assert!(
                 ASSETS.iter().any(|(name, ..)| *name == file),

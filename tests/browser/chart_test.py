@@ -3,8 +3,9 @@
     python3 tests/browser/chart_test.py --bin target/debug/tickflow [--screenshot docs/chart.png]
                                         [--only NAME ...] [--keep-logs]
 
-The last line is `browser tests: N passed, N failed`; the exit status is non-zero when any
-failed. `scripts/test_browser` checks the prerequisites and runs this.
+The last line is `chart page tests: N passed, N failed`; the exit status is non-zero when
+any failed. `scripts/test_browser` checks the prerequisites, runs the page's JavaScript unit
+tests and this, and closes with `browser tests: N passed, N failed` over both.
 
 History: AAPL (8 hours of 1-minute bars: more than the page's first page of 300) and MSFT
 (3 hours: all of it on the first page, warm-up included), one trade every 15 s, ending one
@@ -249,6 +250,11 @@ def scrolling_left_pages_back_through_the_whole_history(ctx: Context) -> None:
     candles = ctx.driver.execute_script("return tickflowChart.seriesData('candles')")
     assert [datetime.fromtimestamp(t, timezone.utc) for t, _ in candles] == [parse_time(b["timestamp_utc"]) for b in bars]
     assert [c for _, c in candles] == [[b["open"], b["high"], b["low"], b["close"]] for b in bars]
+    # The older pages brought their indicators, warm-up gaps included.
+    rows = ctx.analytics("AAPL", "1m")
+    sma = ctx.driver.execute_script("return tickflowChart.seriesData('sma_20')")
+    assert [v for _, v in sma] == [rows[datetime.fromtimestamp(t, timezone.utc)]["sma_20"] for t, _ in sma]
+    assert sma[0][1] is None, "the oldest bars are sma_20's warm-up"
 
 
 def wait_for_room_in_the_minute() -> None:
@@ -279,17 +285,25 @@ def a_trade_moves_the_forming_candle_and_reaches_the_tape(ctx: Context) -> None:
 
 
 def the_forming_bar_carries_its_in_progress_indicator_values(ctx: Context) -> None:
+    """/ws/bars in-progress messages carry the indicators computed on the forming bar
+    (without committing it): the legend and the chart show them, marked provisional."""
     assert ctx.forming, "needs the forming-candle test first"
+    start = ctx.forming["start"]
     closes = ctx.forming["closes"] + [ctx.forming["price"]]
-    legend = wait_until(
-        "in-progress indicator values on the forming bar",
-        lambda: (lambda l: l if l["status"] == "in_progress" and l["ind"].get("sma_20") else None)(ctx.legend()),
-        timeout=10,
-    )
-    assert legend["provisional"]["sma_20"] == "true", legend
     want = sum(closes[-20:]) / 20
+
+    def forming_sma():
+        legend = ctx.legend()
+        assert legend["status"] == "in_progress" and parse_time(legend["time"]) == start, f"legend: {legend}"
+        assert legend["ind"].get("sma_20"), f"no in-progress sma_20 in the legend: {legend['ind']}"
+        return legend
+
+    legend = wait_until("in-progress indicator values on the forming bar", forming_sma, timeout=10)
+    assert legend["provisional"]["sma_20"] == "true", legend
     got = float(legend["ind"]["sma_20"])
     assert math.isclose(got, want, rel_tol=1e-9), f"forming sma_20 {got} != {want}"
+    drawn = ctx.driver.execute_script("return tickflowChart.seriesData('sma_20')")[-1]
+    assert datetime.fromtimestamp(drawn[0], timezone.utc) == start and drawn[1] == got, f"drawn {drawn}"
 
 
 def a_late_trade_revises_the_closed_candle(ctx: Context) -> None:

@@ -228,7 +228,7 @@ class Runner:
         print(f"FAIL {name}: {reason}", flush=True)
 
     def summary(self) -> str:
-        return f"browser tests: {self.passed} passed, {self.failed} failed"
+        return f"chart page tests: {self.passed} passed, {self.failed} failed"
 
 
 def fresh_workdir() -> Path:
