@@ -27,6 +27,8 @@ const TAPE_LENGTH = 50;
 /** First WebSocket reconnect delay; it doubles up to the maximum while reconnects fail. */
 const RECONNECT_FIRST_MS = 1000;
 const RECONNECT_MAX_MS = 30000;
+/** Longest the history waits for the WebSockets' subscriptions to be confirmed. */
+const SUBSCRIBE_WAIT_MS = 5000;
 /** sessionStorage key of the API token (per tab, gone when the tab closes). */
 const TOKEN_KEY = 'tickflow.token';
 /** localStorage key of the indicator groups shown. */
@@ -83,6 +85,12 @@ function updateLegend() {
 function render() {
   view.render(state.store);
   updateLegend();
+  if (state.ready) showCount();
+}
+
+function showCount() {
+  const count = state.store.size;
+  setStatus('ready', count === 0 ? 'no bars yet' : (count === 1 ? '1 bar' : count + ' bars'));
 }
 
 // ---- token --------------------------------------------------------------------------
@@ -244,6 +252,8 @@ async function refreshNewest(generation) {
  */
 function openSocket(path, onMessage, onReopen, generation) {
   const socket = { open: false, closed: false, delay: RECONNECT_FIRST_MS, timer: null, ws: null, dropped: false };
+  /** Settles at the first confirmation or the first failure to connect. */
+  socket.settled = new Promise((resolve) => { socket.settle = resolve; });
   const connect = () => {
     const ws = new WebSocket(wsUrl(path));
     let confirmed = false;
@@ -257,6 +267,7 @@ function openSocket(path, onMessage, onReopen, generation) {
       }
       if (msg.type === 'subscription') {
         confirmed = true;
+        socket.settle();
         socket.open = msg.status === 'success';
         socket.delay = RECONNECT_FIRST_MS;
         updateLive();
@@ -269,6 +280,7 @@ function openSocket(path, onMessage, onReopen, generation) {
       onMessage(msg);
     };
     ws.onclose = () => {
+      socket.settle();
       socket.open = false;
       updateLive();
       if (socket.closed) return;
@@ -321,6 +333,7 @@ function onBar(generation, msg) {
   if (!changed || !state.ready) return;
   view.draw(state.store, changed.t, changed.isNew);
   updateLegend();
+  if (changed.isNew) showCount();
 }
 
 /** `/ws/analytics`: the committed indicator values of a closed (or revised) bar. */
@@ -394,20 +407,22 @@ async function load() {
   const symbol = encodeURIComponent(state.symbol);
   const interval = encodeURIComponent(state.interval);
   const reopen = () => refreshNewest(generation);
-  // Subscribed before the history is read, so that no bar closing meanwhile is missed.
+  // Subscribed before the history is read, so that a bar closing meanwhile comes on a socket
+  // if it is not in the history yet.
   state.sockets = [
     openSocket('/ws/bars/' + symbol + '?interval=' + interval, (m) => onBar(generation, m), reopen, generation),
     openSocket('/ws/analytics/' + symbol + '?interval=' + interval, (m) => onAnalytics(generation, m), reopen, generation),
     openSocket('/ws/prices/' + symbol, (m) => onTrade(generation, m), () => {}, generation),
   ];
+  const subscribed = Promise.all(state.sockets.map((s) => s.settled));
+  await Promise.race([subscribed, new Promise((resolve) => window.setTimeout(resolve, SUBSCRIBE_WAIT_MS))]);
+  if (generation !== state.generation) return;
   try {
     const page = await fetchPage(null);
     if (generation !== state.generation) return;
     state.store.mergePage(page, groupIndicators(state.known));
     state.ready = true;
     render();
-    const count = state.store.size;
-    setStatus('ready', count ? count + ' bars' : 'no bars yet');
     const range = view.visibleRange();
     if (range && range.from < PAGE_MARGIN_BARS) loadOlder();
   } catch (err) {

@@ -158,6 +158,19 @@ def newest_equals_api(ctx: Context, symbol: str, interval: str, token: str | Non
     return check
 
 
+def wait_for_history(ctx: Context, end: datetime, symbols=tuple(HISTORY), token: str | None = None) -> None:
+    """Waits until the last 1m and 5m bars of the history are closed and stored, so that the
+    tests compare the page with an API that no longer changes on its own."""
+    for symbol in symbols:
+        for interval, minutes in (("1m", 1), ("5m", 5)):
+            last = end - timedelta(minutes=minutes)
+            wait_until(
+                f"{symbol}'s last {interval} bar of history to close",
+                lambda: parse_time(ctx.bars(symbol, interval, token, limit=1)[-1]["timestamp_utc"]) == last,
+                timeout=BAR_CLOSE_WAIT_S,
+            )
+
+
 # ---- tests ----------------------------------------------------------------------------
 
 
@@ -190,7 +203,13 @@ def warm_up_is_a_gap_exactly_where_the_api_says_null(ctx: Context) -> None:
     bars = ctx.bars("MSFT", "1m")
     assert len(bars) < PAGE_BARS, "MSFT's whole history should fit the first page"
     rows = ctx.analytics("MSFT", "1m")
-    candles = wait_until("every MSFT bar on the chart", lambda: (lambda d: d if len(d) == len(bars) else None)(ctx.driver.execute_script("return tickflowChart.seriesData('candles')")))
+    def every_bar():
+        drawn = ctx.driver.execute_script("return tickflowChart.seriesData('candles')")
+        times = [datetime.fromtimestamp(t, timezone.utc) for t, _ in drawn]
+        assert times == [parse_time(b["timestamp_utc"]) for b in bars], f"{len(drawn)} drawn for {len(bars)} bars; last drawn {times[-2:]}, last stored {[b['timestamp_utc'] for b in bars[-2:]]}"
+        return drawn
+
+    candles = wait_until("every MSFT bar on the chart", every_bar)
     for (t, ohlc), bar in zip(candles, bars):
         assert datetime.fromtimestamp(t, timezone.utc) == parse_time(bar["timestamp_utc"]), (t, bar)
         assert ohlc == [bar["open"], bar["high"], bar["low"], bar["close"]], (ohlc, bar)
@@ -376,9 +395,10 @@ def the_token_flow_works_with_api_token_set(binary: str, workdir: Path) -> None:
     app = Tickflow(binary, workdir, "serve-token", {"API_TOKEN": token})
     drivers = []
     try:
-        rows, _ = history_rows(datetime.now(timezone.utc))
+        rows, end = history_rows(datetime.now(timezone.utc))
         app.replay([r for r in rows if r[0] == "AAPL"][-240:], workdir, "token-history")
         ctx = Context(app, workdir)
+        wait_for_history(ctx, end, ("AAPL",), token)
         status, _ = app.get("/api/v2/intraday/prices/AAPL?interval=1m")
         assert status == 401, f"the API answered {status} without the token"
         status, _ = app.get("/chart")
@@ -475,10 +495,11 @@ def main() -> int:
     app = driver = None
     try:
         app = Tickflow(args.bin, workdir, "serve")
-        rows, _ = history_rows(datetime.now(timezone.utc))
+        rows, end = history_rows(datetime.now(timezone.utc))
         app.replay(rows, workdir, "history")
         driver = browser(workdir)
         ctx = Context(app, workdir, driver)
+        wait_for_history(ctx, end)
         if not args.screenshot_only:
             for test in TESTS:
                 if wanted(test.__name__):
