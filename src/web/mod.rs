@@ -1,6 +1,7 @@
-//! The HTTP surface: the reference's REST routes, `/health` and `/metrics`.
+//! The HTTP surface: the reference's REST routes, `/health`, `/metrics`, the docs and the chart page.
 
 pub mod cache;
+pub mod chart;
 pub mod docs;
 pub mod errors;
 pub mod format;
@@ -171,6 +172,8 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
             .route("/docs", web::get().to(docs::swagger))
             .route("/redoc", web::get().to(docs::redoc))
             .route("/docs/assets/{file}", web::get().to(docs::asset))
+            .route("/chart", web::get().to(chart::page))
+            .route("/chart/assets/{file}", web::get().to(chart::asset))
             .route(
                 "/openapi.json",
                 web::get().to(|| async { actix_web::HttpResponse::Ok().json(openapi::document()) }),

@@ -639,6 +639,7 @@ pub async fn root() -> HttpResponse {
             "historical": "/api/v2/historical",
             "websockets": "/ws",
             "docs": "/docs",
+            "chart": "/chart",
             "health": "/health",
             "metrics": "/metrics",
         },

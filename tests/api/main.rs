@@ -1,6 +1,8 @@
 //! The REST API over loopback, against data the pipeline wrote to real PostgreSQL and to the
-//! in-memory store.
+//! in-memory store; the chart page's routes; the Grafana dashboard's metrics.
 
+mod chart;
+mod dashboard;
 #[path = "../pipeline/helpers.rs"]
 #[allow(
     dead_code,
