@@ -526,6 +526,7 @@ pub fn start_backfill(
         jobs,
         settings.backfill.days,
         every,
+        settings.retention.clone(),
     ))))
 }
 
@@ -556,6 +557,7 @@ async fn backfill_job(
     jobs: Vec<(Symbol, Interval, TradingCalendar)>,
     days: u32,
     every: Duration,
+    retention: Retention,
 ) {
     let mut timer = tokio::time::interval(every);
     loop {
@@ -564,13 +566,18 @@ async fn backfill_job(
             let to = chrono::Utc::now()
                 .with_timezone(&calendar.tz())
                 .date_naive();
-            let job = Job {
+            let mut job = Job {
                 symbol: *symbol,
                 interval: *interval,
                 calendar: *calendar,
                 from: to - chrono::Duration::days(i64::from(days)),
                 to,
             };
+            if let Some(kept) = job.retained_from(&retention) {
+                // What the retention deletes at once is not worth a provider's credits.
+                tracing::warn!(%symbol, interval = interval.as_str(), from = %job.from, kept = %kept, "--backfill-days reaches past the intraday retention; backfilling from the first day kept");
+                job.from = kept;
+            }
             match backfiller
                 .run(&job, &indicatif::ProgressBar::hidden())
                 .await
@@ -585,20 +592,33 @@ async fn backfill_job(
     }
 }
 
-/// Deletes expired rows periodically (sets TimescaleDB's policies once, where present).
+/// Deletes expired rows periodically (sets TimescaleDB's policies once, where present, and
+/// goes on expiring the backfill coverage of deleted bars).
 async fn retention_job(store: Store, retention: Retention, every: Duration) {
     let mut timer = tokio::time::interval(every);
+    let mut policies_set = false;
     loop {
         timer.tick().await;
-        match store.apply_retention(&retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "retention applied"),
-            Err(e) => tracing::warn!(error = ?e, "retention failed"),
+        let timescale = matches!(&store, Store::Postgres(pg) if pg.timescale());
+        if !(timescale && policies_set) {
+            match store.apply_retention(&retention).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(deleted = n, "retention applied");
+                    }
+                    policies_set = true;
+                }
+                Err(e) => tracing::warn!(error = ?e, "retention failed"),
+            }
         }
-        if let Store::Postgres(pg) = &store
-            && pg.timescale()
-        {
-            return;
+        let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
+        let cutoff = retention.bars_cutoff(Interval::M1, now);
+        if let Some(cutoff) = cutoff {
+            match store.expire_coverage(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "backfill coverage expired with its bars"),
+                Err(e) => tracing::warn!(error = ?e, "coverage expiry failed"),
+            }
         }
     }
 }

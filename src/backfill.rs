@@ -30,6 +30,21 @@ pub struct Job {
     pub to: NaiveDate,
 }
 
+impl Job {
+    /// The first local date whose `interval` bars the `retention` keeps (as of now), when
+    /// it is after `from`: earlier bars would be deleted within a minute of being stored.
+    pub fn retained_from(&self, retention: &crate::store::Retention) -> Option<NaiveDate> {
+        let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
+        let cutoff = retention.bars_cutoff(self.interval, now)?;
+        let first = cutoff
+            .to_datetime()
+            .with_timezone(&self.calendar.tz())
+            .date_naive()
+            .succ_opt()?;
+        (first > self.from).then_some(first)
+    }
+}
+
 /// What a backfill did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Report {

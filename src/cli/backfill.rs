@@ -43,8 +43,15 @@ pub struct BackfillArgs {
     /// Longest wait for the running tickflow to store the bars.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     pub wait_timeout: Duration,
+    /// Fill spans older than the intraday retention too (they are deleted again within a
+    /// minute of being stored, unless the running tickflow keeps them longer).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub providers: ProviderSettings,
+    /// The running tickflow's table retention (the same flags and variables as `serve`).
+    #[command(flatten)]
+    pub retention: crate::store::Retention,
 }
 
 pub(crate) fn run(args: &BackfillArgs) -> anyhow::Result<()> {
@@ -69,6 +76,19 @@ async fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
         from: args.from,
         to: args.to,
     };
+    if let Some(kept) = job.retained_from(&args.retention) {
+        let why = format!(
+            "{} bars before {kept} are older than the intraday retention ({}): they would be deleted within a minute of being stored",
+            args.interval.as_str(),
+            humantime::format_duration(args.retention.intraday_ohlcv)
+        );
+        if !args.force {
+            bail!(
+                "{why}; give --from {kept} or later, raise --retain-intraday / TICKFLOW_RETAIN_INTRADAY as the running tickflow has it, or --force"
+            );
+        }
+        eprintln!("warning: {why} (--force)");
+    }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} chunks  {elapsed_precise}  {msg}")

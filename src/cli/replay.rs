@@ -76,6 +76,68 @@ pub struct ReplayArgs {
     /// embedded broker's safe limit when the target is an embedded broker, no limit else.
     #[arg(long)]
     pub max_backlog: Option<i64>,
+    /// Publish history older than the running tickflow's retention too (its bars would be
+    /// deleted again within a minute of being stored).
+    #[arg(long)]
+    pub force: bool,
+    /// The running tickflow's table retention (the same flags and variables as `serve`).
+    #[command(flatten)]
+    pub retention: crate::store::Retention,
+}
+
+/// The oldest `ts` of the file: a first pass, so that history the retention would delete
+/// again is refused before anything is published.
+fn oldest(path: &Path, tz: Tz) -> anyhow::Result<Option<crate::domain::Timestamp>> {
+    let mut reader = open_input(path)?;
+    let [ts_col] = column_indexes(&mut reader, ["ts"])?;
+    let mut record = csv::ByteRecord::new();
+    let mut oldest = None;
+    while reader
+        .read_byte_record(&mut record)
+        .with_context(|| format!("cannot read {}", path.display()))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        let ts = parse_timestamp(cell(&record, ts_col, "ts", line)?, tz)
+            .with_context(|| format!("line {line}: bad ts"))?;
+        oldest = Some(oldest.map_or(ts, |o: crate::domain::Timestamp| o.min(ts)));
+    }
+    Ok(oldest)
+}
+
+/// Refuses (without `--force`) history whose bars the retention deletes at once; warns of
+/// trades kept only as bars.
+fn check_retention(args: &ReplayArgs, path: &Path, bars: Option<Interval>) -> anyhow::Result<()> {
+    let Some(oldest) = oldest(path, args.tz)? else {
+        return Ok(());
+    };
+    let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
+    let retention = &args.retention;
+    let interval = bars.unwrap_or(Interval::M1);
+    if let Some(cutoff) = retention.bars_cutoff(interval, now)
+        && oldest < cutoff
+    {
+        let why = format!(
+            "the file starts at {oldest}, older than the intraday retention ({}): its {} bars would be deleted within a minute of being stored",
+            humantime::format_duration(retention.intraday_ohlcv),
+            if bars.is_some() {
+                interval.as_str()
+            } else {
+                "intraday"
+            },
+        );
+        if !args.force {
+            bail!(
+                "{why}; raise --retain-intraday / TICKFLOW_RETAIN_INTRADAY as the running tickflow has it, or give --force"
+            );
+        }
+        eprintln!("warning: {why} (--force)");
+    } else if bars.is_none() && oldest < retention.ticks_cutoff(now) {
+        eprintln!(
+            "warning: the file starts at {oldest}, older than the trade retention ({}): those trades are deleted from realtime_prices within a minute (their bars are kept)",
+            humantime::format_duration(retention.realtime_prices)
+        );
+    }
+    Ok(())
 }
 
 /// How many trades go between two looks at the pipeline's backlog.
@@ -197,6 +259,7 @@ async fn flush(producer: &Producer, sent: u64, what: &str) -> anyhow::Result<()>
 /// Publishes bars to the bar topic with `replay` as their source: the running tickflow
 /// stores them as it stores backfilled bars (upserts; never over bars built from trades).
 async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyhow::Result<()> {
+    check_retention(args, path, Some(interval))?;
     let mut reader = open_input(path)?;
     let [ts_col, o_col, h_col, l_col, c_col, v_col] = column_indexes(
         &mut reader,
@@ -269,6 +332,7 @@ async fn replay_bars(args: &ReplayArgs, path: &Path, interval: Interval) -> anyh
 }
 
 async fn replay(args: &ReplayArgs, path: &Path) -> anyhow::Result<()> {
+    check_retention(args, path, None)?;
     let mut reader = open_input(path)?;
     let [ts_col, price_col, volume_col] = column_indexes(&mut reader, ["ts", "price", "volume"])?;
     let symbol_col = symbol_column(args, &mut reader)?;

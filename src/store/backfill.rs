@@ -69,7 +69,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets the coverage of intraday spans older than `cutoff` (trimming a span that
+    /// straddles it): their bars are deleted by the intraday retention, so a coverage row
+    /// would say "filled" of a span that holds nothing. Daily bars are kept forever, and so
+    /// is their coverage. Returns the rows changed.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn expire_coverage(&self, cutoff: Timestamp) -> anyhow::Result<u64> {
+        match self {
+            Self::Postgres(pg) => pg.expire_coverage(cutoff).await,
+            Self::Memory(m) => Ok(m.expire_coverage(cutoff)),
+        }
+    }
+}
+
 impl PgStore {
+    async fn expire_coverage(&self, cutoff: Timestamp) -> anyhow::Result<u64> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let daily = Interval::D1.minutes() as i32;
+        let deleted = tx
+            .execute(
+                "DELETE FROM backfill_coverage WHERE interval_minutes <> $1 AND range_end <= $2",
+                &[&daily, &utc(cutoff)],
+            )
+            .await?;
+        let trimmed = tx
+            .execute(
+                "UPDATE backfill_coverage SET range_start = $2
+                 WHERE interval_minutes <> $1 AND range_start < $2 AND range_end > $2",
+                &[&daily, &utc(cutoff)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(deleted + trimmed)
+    }
+
     async fn bar_starts(
         &self,
         symbol: Symbol,
@@ -252,6 +289,25 @@ impl PgStore {
 }
 
 impl MemoryStore {
+    fn expire_coverage(&self, cutoff: Timestamp) -> u64 {
+        // unwrap: a panic while holding the lock would already have taken the process down.
+        let mut t = self.tables.lock().unwrap();
+        let mut changed = 0;
+        for ((_, interval), spans) in t.coverage.iter_mut() {
+            if interval.is_daily() {
+                continue;
+            }
+            let before = spans.len();
+            spans.retain(|(_, end)| *end > cutoff);
+            changed += (before - spans.len()) as u64;
+            for (start, _) in spans.iter_mut().filter(|(s, _)| *s < cutoff) {
+                *start = cutoff;
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     fn bar_starts(
         &self,
         symbol: Symbol,

@@ -51,6 +51,21 @@ impl Default for Retention {
 }
 
 impl Retention {
+    /// The instant before which `interval` bars are deleted (`None`: kept forever, as daily
+    /// bars are), as of `now`.
+    pub fn bars_cutoff(
+        &self,
+        interval: crate::domain::Interval,
+        now: crate::domain::Timestamp,
+    ) -> Option<crate::domain::Timestamp> {
+        (!interval.is_daily()).then(|| ago(now, self.intraday_ohlcv))
+    }
+
+    /// The instant before which trades are deleted, as of `now`.
+    pub fn ticks_cutoff(&self, now: crate::domain::Timestamp) -> crate::domain::Timestamp {
+        ago(now, self.realtime_prices)
+    }
+
     /// `(table, period)`; daily tables keep everything.
     pub fn tables(&self) -> [(&'static str, Duration); 4] {
         [
@@ -60,6 +75,11 @@ impl Retention {
             ("intraday_analytics", self.intraday_analytics),
         ]
     }
+}
+
+/// `now` minus `period` (saturating).
+fn ago(now: crate::domain::Timestamp, period: Duration) -> crate::domain::Timestamp {
+    now.add_micros(-i64::try_from(period.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Rows written by one flush, by table kind.

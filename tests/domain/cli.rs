@@ -284,6 +284,7 @@ fn replay_command_refuses_bad_rows_naming_the_line_before_publishing_them() {
         &input,
         "--symbol",
         "AAPL",
+        "--force",
         "--kafka-bootstrap",
         "127.0.0.1:1",
     ]);
@@ -293,10 +294,29 @@ fn replay_command_refuses_bad_rows_naming_the_line_before_publishing_them() {
         "{}",
         stderr(&out)
     );
+    // 2024 trades are older than the default intraday retention (730 days): their bars
+    // would be deleted within a minute, so nothing is published without --force.
+    let old = tickflow(&[
+        "replay",
+        "--ticks",
+        &input,
+        "--symbol",
+        "AAPL",
+        "--kafka-bootstrap",
+        "127.0.0.1:1",
+    ]);
+    assert!(!old.status.success());
+    assert!(
+        stderr(&old).contains("older than the intraday retention")
+            && stderr(&old).contains("--force"),
+        "{}",
+        stderr(&old)
+    );
     let no_symbol = tickflow(&[
         "replay",
         "--ticks",
         &input,
+        "--force",
         "--kafka-bootstrap",
         "127.0.0.1:1",
     ]);
@@ -307,6 +327,7 @@ fn replay_command_refuses_bad_rows_naming_the_line_before_publishing_them() {
         &input,
         "--speed",
         "fast",
+        "--force",
         "--kafka-bootstrap",
         "127.0.0.1:1",
     ]);

@@ -218,6 +218,8 @@ async fn backfill_fills_only_the_gaps_once_through_the_topic_resumes_and_falls_b
         ("TICKFLOW_RATE_WINDOW", "1s".to_owned()),
         ("ALPHA_VANTAGE_URL", format!("http://{addr}")),
         ("ALPHA_VANTAGE_API_KEY", "av-key".to_owned()),
+        // The running tickflow keeps the 2024 test data.
+        ("TICKFLOW_RETAIN_INTRADAY", "36500d".to_owned()),
     ];
     let five_min = [
         "backfill",
@@ -537,10 +539,14 @@ async fn replayed_bar_files_are_stored_like_backfilled_bars() {
         "ts,open,high,low,close,volume\n2024-03-08T14:00:00Z,400,401,399,400.5,1000\n2024-03-08T15:00:00Z,400.5,402,400,401.25,2500.5\n",
     )
     .unwrap();
-    let env = vec![(
-        "KAFKA_BOOTSTRAP_SERVERS",
-        kafka.bootstrap_servers().to_owned(),
-    )];
+    let env = vec![
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            kafka.bootstrap_servers().to_owned(),
+        ),
+        // The running tickflow keeps the 2024 test data.
+        ("TICKFLOW_RETAIN_INTRADAY", "36500d".to_owned()),
+    ];
     let path = file.to_str().unwrap();
     let replay_msft = [
         "replay",
@@ -728,4 +734,111 @@ async fn serve_backfills_its_symbols_on_start_into_the_memory_store() {
     }
     app.shutdown().await;
     handle.stop(false).await;
+}
+
+/// Coverage spans of `store` for AAPL's 5-minute and daily bars.
+async fn spans(store: &tickflow::store::Store) -> Vec<(i64, i64)> {
+    let (from, to) = (
+        tickflow::domain::Timestamp::from_secs(0),
+        tickflow::domain::Timestamp::from_secs(4_000_000_000),
+    );
+    let aapl = tickflow::domain::Symbol::parse("AAPL").unwrap();
+    let mut out = Vec::new();
+    for interval in [Interval::M5, Interval::D1] {
+        let mut s: Vec<(i64, i64)> = store
+            .coverage(aapl, interval, from, to)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(a, b)| (a.micros() / 1_000_000, b.micros() / 1_000_000))
+            .collect();
+        s.sort_unstable();
+        out.extend(s);
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn coverage_expires_with_the_intraday_bars_it_covers_on_both_stores() {
+    // A span whose bars the retention deleted must not say "filled": the gap finder would
+    // never ask for it again. Daily bars are kept forever, and so is their coverage.
+    let db = TestDatabase::create().await;
+    let pg = tickflow::store::Store::Postgres(
+        tickflow::store::PgStore::connect(&db.url, 2).await.unwrap(),
+    );
+    let memory = tickflow::store::Store::Memory(tickflow::store::MemoryStore::new(
+        tickflow::store::MemoryLimits::default(),
+    ));
+    let aapl = tickflow::domain::Symbol::parse("AAPL").unwrap();
+    let span = |interval, from: i64, to: i64| tickflow::kafka::wire::Coverage {
+        symbol: aapl,
+        interval,
+        start: tickflow::domain::Timestamp::from_secs(from),
+        end: tickflow::domain::Timestamp::from_secs(to),
+        provider: "twelvedata".into(),
+        bars: 0,
+    };
+    let coverage = [
+        span(Interval::M5, 1_000, 2_000),
+        span(Interval::M5, 3_000, 5_000),
+        span(Interval::M5, 6_000, 7_000),
+        span(Interval::D1, 1_000, 2_000),
+    ];
+    for store in [&pg, &memory] {
+        store.write_history(&[], &coverage).await.unwrap();
+        let changed = store
+            .expire_coverage(tickflow::domain::Timestamp::from_secs(4_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            changed,
+            2,
+            "{}: one span deleted, one trimmed",
+            store.mode()
+        );
+        assert_eq!(
+            spans(store).await,
+            [(4_000, 5_000), (6_000, 7_000), (1_000, 2_000)],
+            "{}",
+            store.mode()
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn backfill_refuses_spans_older_than_the_retention_unless_forced() {
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let base = [
+        "backfill",
+        "AAPL",
+        "--interval",
+        "5min",
+        "--from",
+        "2024-03-07",
+        "--to",
+        "2024-03-11",
+        "--no-wait",
+    ];
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            kafka.bootstrap_servers().to_owned(),
+        ),
+    ];
+    let out = tickflow(&base, &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("older than the intraday retention") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    // Forced, it goes on (and fails later for want of a provider key, which says so).
+    let mut forced = base.to_vec();
+    forced.push("--force");
+    let out = tickflow(&forced, &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(--force)"), "{stderr}");
+    assert!(!stderr.contains("give --from"), "{stderr}");
 }

@@ -421,6 +421,9 @@ async fn replaying_a_recorded_file_gives_the_bars_tickflow_bars_computes_offline
             "max",
         ])
         .env("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers())
+        // The running tickflow keeps the 2024 test data.
+        .env("TICKFLOW_RETAIN_INTRADAY", "36500d")
+        .env("TICKFLOW_RETAIN_TICKS", "36500d")
         .output()
         .unwrap();
     assert!(
