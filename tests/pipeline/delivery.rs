@@ -360,3 +360,98 @@ async fn a_killed_instance_s_quiet_symbols_close_their_bars_on_the_survivor_and_
         .collect();
     assert_bars_exact_except(&client, &symbols, &ticks, &still_open).await;
 }
+
+#[actix_rt::test]
+async fn analytics_follow_revised_bars_so_bars_and_indicators_never_disagree() {
+    // Late trades (within the allowed lateness) revise closed bars; the analytics of the
+    // revised bar and of every bar after it are recomputed, so the stored analytics equal
+    // the indicators of the stored bars fed once, in order, bit for bit.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(
+        kafka.bootstrap_servers(),
+        Some(&db.url),
+        "revisions",
+    ))
+    .await;
+    let base = trades(&["AAPL"], 26);
+    let mut ticks = Vec::with_capacity(base.len() + base.len() / 40);
+    for (i, t) in base.iter().enumerate() {
+        ticks.push(*t);
+        if i % 40 == 39 {
+            // 45 s before the trade that just arrived: usually the previous minute's bar,
+            // closed already and still open to revisions.
+            let late = Tick::new(
+                t.symbol(),
+                t.ts().add_micros(-45_000_000),
+                t.price() * 1.01,
+                7.0,
+                Source::new("late"),
+            )
+            .unwrap();
+            ticks.push(late);
+        }
+    }
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, &ticks);
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await,
+        ticks.len() as i64
+    );
+    let revised = app
+        .metrics
+        .bars_emitted
+        .with_label_values(&["1m", "revised"])
+        .get();
+    app.shutdown().await;
+    assert!(revised > 10, "late trades revised bars ({revised})");
+    for minutes in [1, 5] {
+        let interval = tickflow::domain::Interval::from_minutes(minutes as u32).unwrap();
+        let bars = client
+            .query(
+                r#"SELECT "timestamp", open, high, low, close, volume, vwap FROM intraday_ohlcv
+                   WHERE symbol = 'AAPL' AND interval_minutes = $1 ORDER BY "timestamp""#,
+                &[&minutes],
+            )
+            .await
+            .unwrap();
+        let analytics: std::collections::HashMap<chrono::DateTime<chrono::Utc>, serde_json::Value> =
+            client
+                .query(
+                    r#"SELECT "timestamp", indicators FROM intraday_analytics
+                       WHERE symbol = 'AAPL' AND interval_minutes = $1"#,
+                    &[&minutes],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        let mut state = tickflow::domain::BarIndicators::new(
+            interval,
+            tickflow::domain::TradingCalendar::us_equity(),
+        );
+        for row in &bars {
+            let start: chrono::DateTime<chrono::Utc> = row.get(0);
+            let ohlcv = tickflow::domain::Ohlcv {
+                open: row.get(1),
+                high: row.get(2),
+                low: row.get(3),
+                close: row.get(4),
+                volume: row.get(5),
+            };
+            let want = *state.update(Timestamp::from_datetime(&start), &ohlcv, row.get(6));
+            let stored = analytics
+                .get(&start)
+                .unwrap_or_else(|| panic!("{minutes}m {start}: no analytics"));
+            for (name, value) in want.iter() {
+                assert_eq!(
+                    stored[name].as_f64(),
+                    value,
+                    "{minutes}m {start} {name}: analytics disagree with the stored bars"
+                );
+            }
+        }
+    }
+}
