@@ -28,7 +28,6 @@ use rdkafka::{ClientConfig, Message};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tickflow::actors::DbWriterSettings;
 use tickflow::app::{App, FeedKind, Settings};
 use tickflow::domain::{
     BarBuilderConfig, Interval, Source, Symbol, Tick, Timestamp, TradingCalendar,
@@ -37,7 +36,7 @@ use tickflow::kafka::topics::{self, TopicSettings};
 use tickflow::kafka::{EmbeddedKafka, wire};
 use tickflow::output::{OutputBatch, Seq, TickRecord};
 use tickflow::pipeline::SymbolSettings;
-use tickflow::store::{MemoryLimits, PgStore, Retention, Store};
+use tickflow::store::{MemoryLimits, PgStore, Store};
 
 const PARTITIONS: i32 = 6;
 
@@ -141,18 +140,8 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
     Settings {
         kafka_bootstrap: Some(bootstrap.to_owned()),
         database_url: None,
-        db_pool_size: 4,
         http_addr: "127.0.0.1:0".into(),
         feed: FeedKind::None,
-        feed_symbols: vec![],
-        sim_rate: 0.0,
-        yahoo_url: String::new(),
-        twelvedata_ws_url: String::new(),
-        providers: tickflow::feeds::history::ProviderSettings::default(),
-        backfill: tickflow::app::BackfillSettings {
-            every: None,
-            days: 5,
-        },
         symbols: SymbolSettings {
             intervals: vec![Interval::M1, Interval::M5, Interval::H1, Interval::D1],
             default_calendar: TradingCalendar::us_equity(),
@@ -171,17 +160,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             output_retention: Duration::from_secs(86400),
             dlq_retention: Duration::from_secs(86400),
         },
-        retention: Retention::default(),
-        retention_every: Duration::from_secs(3600),
-        db_writer: DbWriterSettings {
-            flush_rows: 5000,
-            flush_interval: Duration::from_millis(100),
-        },
         group: group.to_owned(),
-        max_batch: 20_000,
-        commit_interval: Duration::from_secs(2),
-        // The bench's trades are stamped now.
-        max_clock_skew: Duration::from_secs(300),
         // `serve`'s default here (one per core); `TICKFLOW_BENCH_WORKERS` to compare.
         workers: std::env::var("TICKFLOW_BENCH_WORKERS")
             .ok()
@@ -191,8 +170,7 @@ fn settings(bootstrap: &str, group: &str) -> Settings {
             ticks_per_symbol: 1_000_000,
             bars_per_series: 100_000,
         },
-        access: tickflow::web::Access::default(),
-        api_cache_ttl: Duration::from_secs(1),
+        ..Settings::default()
     }
 }
 

@@ -8,7 +8,7 @@ use crate::actors::broadcaster::{Broadcaster, Interest};
 use crate::actors::{
     DbWriter, DbWriterSettings, Outputs, Shutdown, SupervisorContext, TickConsumer,
 };
-use crate::backfill::{Backfiller, Job};
+use crate::backfill::Backfiller;
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::stream::{FeedState, Provider as StreamProvider};
 use crate::feeds::{Simulator, history::HistoryClient};
@@ -475,7 +475,7 @@ pub fn start_bar_ingest(
     store: &Store,
     metrics: &Metrics,
 ) -> JoinHandle<()> {
-    actix::spawn(crate::actors::bar_ingest::run(
+    actix::spawn(crate::backfill::ingest::run(
         bootstrap.to_owned(),
         format!("{}-bar-ingest", settings.group),
         store.clone(),
@@ -521,7 +521,7 @@ pub fn start_backfill(
             "backfill: neither TWELVEDATA_API_KEY nor ALPHA_VANTAGE_API_KEY is set; no gap can be filled"
         );
     }
-    Ok(Some(actix::spawn(backfill_job(
+    Ok(Some(actix::spawn(crate::backfill::periodic::run(
         backfiller,
         jobs,
         settings.backfill.days,
@@ -549,47 +549,6 @@ pub fn start_http(
     let task = tokio::spawn(server);
     tracing::info!("http: listening on http://{http_addr} (/health, /metrics)");
     Ok((http_addr, handle, task))
-}
-
-/// Backfills each job's last `days` local dates now and every `every`.
-async fn backfill_job(
-    backfiller: Backfiller,
-    jobs: Vec<(Symbol, Interval, TradingCalendar)>,
-    days: u32,
-    every: Duration,
-    retention: Retention,
-) {
-    let mut timer = tokio::time::interval(every);
-    loop {
-        timer.tick().await;
-        for (symbol, interval, calendar) in &jobs {
-            let to = chrono::Utc::now()
-                .with_timezone(&calendar.tz())
-                .date_naive();
-            let mut job = Job {
-                symbol: *symbol,
-                interval: *interval,
-                calendar: *calendar,
-                from: to - chrono::Duration::days(i64::from(days)),
-                to,
-            };
-            if let Some(kept) = job.retained_from(&retention) {
-                // What the retention deletes at once is not worth a provider's credits.
-                tracing::warn!(%symbol, interval = interval.as_str(), from = %job.from, kept = %kept, "--backfill-days reaches past the intraday retention; backfilling from the first day kept");
-                job.from = kept;
-            }
-            match backfiller
-                .run(&job, &indicatif::ProgressBar::hidden())
-                .await
-            {
-                Ok(r) if r.chunks == 0 => {}
-                Ok(r) => {
-                    tracing::info!(%symbol, interval = interval.as_str(), chunks = r.chunks, bars = r.bars, failed = r.failed.len(), "backfill done")
-                }
-                Err(e) => tracing::warn!(%symbol, error = ?e, "backfill failed"),
-            }
-        }
-    }
 }
 
 /// Deletes expired rows periodically (sets TimescaleDB's policies once, where present, and

@@ -16,7 +16,6 @@
 //! - [`outputs`]: where a symbol's outputs go; [`messages`]: messages several actors share.
 
 pub mod bar_builder;
-pub mod bar_ingest;
 pub mod broadcaster;
 pub mod consumer;
 pub mod db_writer;

@@ -4,7 +4,7 @@
 //! whenever the pipeline is too far behind (`kafka::backlog`), so nothing is dropped unread.
 
 use crate::cli::csv_io::{cell, column_indexes, number, open_input};
-use crate::domain::gaps::HistoryBar;
+use crate::domain::HistoryBar;
 use crate::domain::time::parse_timestamp;
 use crate::domain::{Interval, TradingCalendar};
 use crate::domain::{Source, Symbol, Tick};

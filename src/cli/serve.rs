@@ -119,6 +119,25 @@ pub struct ServeArgs {
     pub retention: Retention,
 }
 
+/// `serve`'s options alone, to read their defaults.
+#[derive(clap::Parser)]
+struct ServeDefaults {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+impl Default for Settings {
+    /// `tickflow serve`'s settings with no flag given (its environment variables apply, as
+    /// they do to `serve`): the one place defaults are written is the flags.
+    fn default() -> Self {
+        use clap::Parser;
+        ServeDefaults::try_parse_from(["serve"])
+            .unwrap_or_else(|e| panic!("serve's defaults do not parse (check the TICKFLOW_* environment variables): {e}"))
+            .args
+            .settings()
+    }
+}
+
 /// A period, or `off`/empty/`0` for never (as zero).
 fn parse_every(s: &str) -> Result<Duration, String> {
     match s.trim() {

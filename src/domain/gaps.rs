@@ -4,7 +4,8 @@
 //! Everything is half-open `[start, end)` and keyed by bar start, so chunks tile a gap with
 //! no hole and no overlap (the reference skipped a day at every chunk boundary).
 
-use crate::domain::{Bar, Interval, Symbol, Timestamp, TradingCalendar};
+use crate::domain::history::HistoryBar;
+use crate::domain::{Interval, Symbol, Timestamp, TradingCalendar};
 use chrono::NaiveDate;
 
 /// A bar tickflow expects to exist: one slot of the bar grid inside a trading session.
@@ -103,42 +104,6 @@ pub fn missing_chunks(
     }
     flush(&mut run, &mut chunks);
     chunks
-}
-
-/// A bar as a history provider reports it: no trade count, no VWAP.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HistoryBar {
-    pub symbol: Symbol,
-    pub interval: Interval,
-    pub start: Timestamp,
-    pub end: Timestamp,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: f64,
-}
-
-impl HistoryBar {
-    /// As a [`Bar`]: no trades (so no VWAP), revision 0, open and close times at the start.
-    pub fn to_bar(&self) -> Bar {
-        Bar {
-            symbol: self.symbol,
-            interval: self.interval,
-            start: self.start,
-            end: self.end,
-            open: self.open,
-            high: self.high,
-            low: self.low,
-            close: self.close,
-            volume: self.volume,
-            trades: 0,
-            price_volume: 0.0,
-            open_time: self.start,
-            close_time: self.start,
-            revision: 0,
-        }
-    }
 }
 
 /// One provider bar before it is placed on the grid: its start and prices.

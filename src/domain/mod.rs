@@ -6,11 +6,13 @@
 //! - [`Bar`], [`BarBuilder`]: trades into OHLCV bars in event time.
 //! - [`indicators`]: TA-Lib-exact incremental bar indicators ([`BarIndicators`]).
 //! - [`TickMetrics`]: per-trade realtime metrics.
+//! - [`history`]: provider bars and backfill coverage; [`gaps`]: which bars are missing.
 
 pub mod bar;
 pub mod bar_builder;
 pub mod calendar;
 pub mod gaps;
+pub mod history;
 pub mod holidays;
 pub mod indicators;
 pub mod interval;
@@ -23,6 +25,7 @@ pub mod time;
 pub use bar::{Bar, Ohlcv};
 pub use bar_builder::{BarBuilder, BarBuilderConfig, BarBuilderStats, BarEvent, TickOutcome};
 pub use calendar::{Session, TradingCalendar};
+pub use history::{Coverage, HistoryBar};
 pub use indicators::{BAR_INDICATOR_NAMES, BarIndicators, IndicatorValues, RevisableIndicators};
 pub use interval::Interval;
 pub use realtime_throttle::RealtimeThrottle;

@@ -7,7 +7,8 @@
 //! does not serve the interval, has spent the day's allowance or fails, the next one is
 //! asked.
 
-use crate::domain::gaps::{Chunk, HistoryBar, RawBar, fill_chunk};
+use crate::domain::HistoryBar;
+use crate::domain::gaps::{Chunk, RawBar, fill_chunk};
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::rate_limit::{RateLimiter, Wait};
 use crate::feeds::{alphavantage, twelvedata};

@@ -2,12 +2,12 @@
 //! convention (RFC 3339 UTC strings, `Z` suffix, key time = trade time for ticks and bar
 //! start for bars and analytics), every message keyed by its symbol.
 
-use crate::domain::gaps::HistoryBar;
 use crate::domain::tick::TickError;
 use crate::domain::time::{TimeError, timestamp_from_epoch};
 use crate::domain::{
     Bar, IndicatorValues, Interval, Source, Symbol, Tick, Timestamp, parse_timestamp,
 };
+use crate::domain::{Coverage, HistoryBar};
 use crate::output::{AnalyticsRecord, RealtimeRecord};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -304,17 +304,6 @@ pub enum HistoryMessage {
     Bar(HistoryBar, String),
     /// A backfilled span.
     Coverage(Coverage),
-}
-
-/// A backfilled span, decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Coverage {
-    pub symbol: Symbol,
-    pub interval: Interval,
-    pub start: Timestamp,
-    pub end: Timestamp,
-    pub provider: String,
-    pub bars: u64,
 }
 
 /// Encodes a coverage marker.

@@ -6,7 +6,7 @@
 //! - [`MemoryStore`]: per-series ordered maps, bounded by row counts and retention.
 //! - [`migrations`]: the `sql/` files, applied in order.
 
-mod backfill;
+mod history;
 mod memory;
 pub mod migrations;
 mod postgres;

@@ -770,7 +770,7 @@ async fn coverage_expires_with_the_intraday_bars_it_covers_on_both_stores() {
         tickflow::store::MemoryLimits::default(),
     ));
     let aapl = tickflow::domain::Symbol::parse("AAPL").unwrap();
-    let span = |interval, from: i64, to: i64| tickflow::kafka::wire::Coverage {
+    let span = |interval, from: i64, to: i64| tickflow::domain::Coverage {
         symbol: aapl,
         interval,
         start: tickflow::domain::Timestamp::from_secs(from),

@@ -15,7 +15,7 @@ use tickflow::domain::{
 use tickflow::kafka::topics::{self, TopicSettings};
 use tickflow::kafka::{EmbeddedKafka, wire};
 use tickflow::pipeline::SymbolSettings;
-use tickflow::store::{MemoryLimits, Retention};
+use tickflow::store::Retention;
 use tokio_postgres::NoTls;
 
 /// The server tests create their databases on (`TEST_DATABASE_URL`).
@@ -93,14 +93,7 @@ impl Drop for TestDatabase {
 
 /// A broker for one test, with tickflow's topics.
 pub fn broker(partitions: i32) -> EmbeddedKafka {
-    let settings = TopicSettings {
-        partitions,
-        replication: 1,
-        raw_retention: Duration::from_secs(86_400),
-        output_retention: Duration::from_secs(86_400),
-        dlq_retention: Duration::from_secs(86_400),
-    };
-    let topics = settings
+    let topics = topic_settings(partitions)
         .all()
         .iter()
         .map(|t| (t.name.to_owned(), t.partitions))
@@ -108,8 +101,21 @@ pub fn broker(partitions: i32) -> EmbeddedKafka {
     EmbeddedKafka::start(1, topics).expect("embedded Kafka")
 }
 
-/// Settings for an app on `bootstrap` and `database_url`, with a quick commit cadence.
+/// The topics of a test broker: `partitions` each, a day of retention.
+pub fn topic_settings(partitions: i32) -> TopicSettings {
+    TopicSettings {
+        partitions,
+        replication: 1,
+        raw_retention: Duration::from_secs(86_400),
+        output_retention: Duration::from_secs(86_400),
+        dlq_retention: Duration::from_secs(86_400),
+    }
+}
+
+/// Settings for an app on `bootstrap` and `database_url` (`serve`'s defaults otherwise),
+/// with a quick commit and flush cadence, no feed, and nothing of the 2024 test data expired.
 pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Settings {
+    let keep = Duration::from_secs(100 * 365 * 86_400);
     Settings {
         kafka_bootstrap: Some(bootstrap.to_owned()),
         database_url: database_url.map(str::to_owned),
@@ -117,30 +123,14 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         http_addr: "127.0.0.1:0".into(),
         feed: FeedKind::None,
         feed_symbols: vec![],
-        sim_rate: 0.0,
-        yahoo_url: String::new(),
-        twelvedata_ws_url: String::new(),
-        providers: tickflow::feeds::history::ProviderSettings::default(),
-        backfill: tickflow::app::BackfillSettings {
-            every: None,
-            days: 5,
-        },
         symbols: symbol_settings(),
-        topics: TopicSettings {
-            partitions: 3,
-            replication: 1,
-            raw_retention: Duration::from_secs(86_400),
-            output_retention: Duration::from_secs(86_400),
-            dlq_retention: Duration::from_secs(86_400),
-        },
-        // Test data is from 2024: keep everything.
+        topics: topic_settings(3),
         retention: Retention {
-            realtime_prices: Duration::from_secs(100 * 365 * 86_400),
-            realtime_analytics: Duration::from_secs(100 * 365 * 86_400),
-            intraday_ohlcv: Duration::from_secs(100 * 365 * 86_400),
-            intraday_analytics: Duration::from_secs(100 * 365 * 86_400),
+            realtime_prices: keep,
+            realtime_analytics: keep,
+            intraday_ohlcv: keep,
+            intraday_analytics: keep,
         },
-        retention_every: Duration::from_secs(3600),
         db_writer: DbWriterSettings {
             flush_rows: 2000,
             flush_interval: Duration::from_millis(50),
@@ -148,12 +138,8 @@ pub fn settings(bootstrap: &str, database_url: Option<&str>, group: &str) -> Set
         group: group.to_owned(),
         max_batch: 2000,
         commit_interval: Duration::from_millis(300),
-        // Test data is from 2024: only the far future is refused.
-        max_clock_skew: Duration::from_secs(300),
         workers: 2,
-        memory_limits: MemoryLimits::default(),
-        access: tickflow::web::Access::default(),
-        api_cache_ttl: Duration::from_secs(1),
+        ..Settings::default()
     }
 }
 

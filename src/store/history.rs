@@ -1,12 +1,13 @@
-//! What backfill reads and writes: stored bar starts, covered spans, and provider bars.
+//! The store's side of history: stored bar starts, covered spans (and their expiry), and
+//! provider bars.
 //!
 //! Provider bars never replace bars the pipeline built from trades (those are exact; a
 //! provider's are not), and a refetch replaces an earlier provider bar instead of adding to
 //! it. Bars and the coverage of their span are written in one transaction.
 
-use crate::domain::gaps::HistoryBar;
+use crate::domain::Coverage;
+use crate::domain::HistoryBar;
 use crate::domain::{Interval, Symbol, Timestamp};
-use crate::kafka::wire::Coverage;
 use crate::store::postgres::{session_date, utc};
 use crate::store::{MemoryStore, PgStore, Store};
 use anyhow::Context;

@@ -10,7 +10,7 @@
 //! the DLQ, and their letters are flushed before the offsets past them are committed.
 
 use crate::backoff::Backoff;
-use crate::domain::gaps::HistoryBar;
+use crate::domain::HistoryBar;
 use crate::domain::{Interval, Symbol};
 use crate::kafka::producer::Producer;
 use crate::kafka::wire::{self, HistoryMessage};
@@ -97,7 +97,7 @@ pub async fn run(
                 let written = async {
                     let stored = store.write_history(&bars, &coverage).await?;
                     for (symbol, interval) in &series {
-                        crate::backfill::analytics_for_history(
+                        crate::backfill::analytics::analytics_for_history(
                             &store,
                             *symbol,
                             *interval,

@@ -7,17 +7,29 @@
 //! the bar-ingest consumer stores both in one transaction. So a backfill takes the same
 //! path as live bars, is exactly-once (upserts keyed by bar start, never adding volumes),
 //! and resumes after an interruption: chunks already stored are no longer gaps.
+//!
+//! - [`Backfiller`] (here): plans (gaps from the store, `domain::gaps`) and fetches
+//!   (`feeds::history`), publishing to `market.prices.history`.
+//! - [`ingest`]: the consumer that stores what arrives on `market.prices.history`.
+//! - [`analytics`]: the indicators of stored history series.
+//! - [`periodic`]: `serve --backfill-every`.
 
+pub mod analytics;
+pub mod ingest;
+pub mod periodic;
+
+pub use analytics::analytics_for_history;
+
+use crate::domain::Coverage;
 use crate::domain::gaps::{Chunk, expected_slots, missing_chunks};
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::history::HistoryClient;
 use crate::kafka::producer::{Producer, Record};
 use crate::kafka::topics;
-use crate::kafka::wire::{self, Coverage};
+use crate::kafka::wire;
 use crate::store::Store;
 use chrono::NaiveDate;
 use indicatif::ProgressBar;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// One symbol and interval over local dates `from..=to` of its calendar.
@@ -210,72 +222,4 @@ fn until_next_utc_day() -> Duration {
     let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
     let midnight = tomorrow.and_time(chrono::NaiveTime::MIN).and_utc();
     (midnight - now).to_std().unwrap_or_default() + Duration::from_secs(60)
-}
-
-/// Computes the bar analytics of the backfilled (and replayed) bars of `symbol` and
-/// `interval` and stores them, as the pipeline stores those of the bars it builds.
-///
-/// The indicators run over the whole stored series, oldest first, because TA-Lib's values
-/// depend on where a series starts (an EMA is seeded by the SMA of its first bars). Bars the
-/// pipeline built keep the analytics it computed live; returns the records written.
-///
-/// # Errors
-/// When the store fails.
-pub async fn analytics_for_history(
-    store: &Store,
-    symbol: Symbol,
-    interval: Interval,
-    calendar: TradingCalendar,
-) -> anyhow::Result<usize> {
-    use crate::store::query::{DateRange, TimeRange};
-    let mut rows = if interval.is_daily() {
-        store
-            .daily_bars(symbol, DateRange::default(), i64::MAX)
-            .await?
-    } else {
-        store
-            .bars(symbol, interval, TimeRange::default(), i64::MAX)
-            .await?
-    };
-    rows.reverse();
-    let mut indicators = crate::domain::BarIndicators::new(interval, calendar);
-    let mut analytics = Vec::new();
-    for r in &rows {
-        let bar = crate::domain::Ohlcv {
-            open: r.open,
-            high: r.high,
-            low: r.low,
-            close: r.close,
-            volume: r.volume,
-        };
-        let values = *indicators.update(r.start, &bar, r.vwap);
-        if r.source == wire::AGGREGATOR {
-            continue;
-        }
-        let end = match r.date {
-            Some(date) => calendar
-                .session_on(date)
-                .map_or(r.start.add_micros(interval.micros()), |s| s.end),
-            None => r.start.add_micros(interval.micros()),
-        };
-        analytics.push(crate::output::AnalyticsRecord {
-            symbol,
-            interval,
-            start: r.start,
-            end,
-            price: r.close,
-            values,
-        });
-    }
-    if analytics.is_empty() {
-        return Ok(0);
-    }
-    let n = analytics.len();
-    store
-        .write(&[Arc::new(crate::output::OutputBatch {
-            analytics,
-            ..crate::output::OutputBatch::default()
-        })])
-        .await?;
-    Ok(n)
 }
