@@ -146,13 +146,17 @@ impl App {
         let (broadcaster, feeder) = start_websockets(&broker.bootstrap, &metrics);
         let mut background = vec![feeder];
         let feed_state = Arc::new(FeedState::default());
-        background.extend(start_feed(
-            &settings,
-            &broker.bootstrap,
-            &metrics,
-            &pipeline.backlog,
-            &feed_state,
-        )?);
+        background.extend(
+            start_feed(
+                &settings,
+                &broker.bootstrap,
+                &metrics,
+                &pipeline.backlog,
+                &feed_state,
+                &store,
+            )
+            .await?,
+        );
         background.push(start_bar_ingest(
             &settings,
             &broker.bootstrap,
@@ -412,16 +416,50 @@ pub fn start_websockets(bootstrap: &str, metrics: &Metrics) -> (Addr<Broadcaster
     (broadcaster, feeder)
 }
 
-/// The configured feed: the simulator, a provider stream, or none.
+/// The last stored price of each of `symbols`: its last trade's, else its last bar's close.
+async fn last_prices(
+    store: &Store,
+    symbols: &[Symbol],
+    intervals: &[Interval],
+) -> std::collections::HashMap<Symbol, f64> {
+    use crate::store::query::{DateRange, TimeRange};
+    let mut prices = std::collections::HashMap::new();
+    for s in symbols {
+        let mut price = store
+            .ticks(*s, TimeRange::default(), 1)
+            .await
+            .ok()
+            .and_then(|t| t.first().map(|t| t.price));
+        for interval in intervals {
+            if price.is_some() {
+                break;
+            }
+            let bars = if interval.is_daily() {
+                store.daily_bars(*s, DateRange::default(), 1).await
+            } else {
+                store.bars(*s, *interval, TimeRange::default(), 1).await
+            };
+            price = bars.ok().and_then(|b| b.first().map(|b| b.close));
+        }
+        if let Some(p) = price {
+            prices.insert(*s, p);
+        }
+    }
+    prices
+}
+
+/// The configured feed: the simulator (resuming each symbol from its last stored price), a
+/// provider stream, or none.
 ///
 /// # Errors
 /// When a feed lacks what it needs (an API key) or its producer cannot be created.
-pub fn start_feed(
+pub async fn start_feed(
     settings: &Settings,
     bootstrap: &str,
     metrics: &Metrics,
     backlog: &Arc<BacklogMonitor>,
     state: &Arc<FeedState>,
+    store: &Store,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
     let names: Vec<&str> = settings.feed_symbols.iter().map(Symbol::as_str).collect();
     // One explicit TLS crypto provider for https/wss (a second install is harmless).
@@ -440,8 +478,15 @@ pub fn start_feed(
                 .context("--feed twelvedata needs TWELVEDATA_API_KEY")?,
         },
         FeedKind::Sim => {
-            let sim = Simulator::new(&settings.feed_symbols, settings.sim_rate, rand::random());
-            tracing::info!(symbols = ?names, rate = settings.sim_rate, "feed: simulator");
+            let prices =
+                last_prices(store, &settings.feed_symbols, &settings.symbols.intervals).await;
+            let sim = Simulator::new(
+                &settings.feed_symbols,
+                settings.sim_rate,
+                rand::random(),
+                |s| prices.get(&s).copied(),
+            );
+            tracing::info!(symbols = ?names, rate = settings.sim_rate, resumed = prices.len(), "feed: simulator");
             return Ok(Some(tokio::spawn(crate::feeds::simulator::run(
                 sim,
                 Producer::new(bootstrap)?,

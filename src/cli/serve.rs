@@ -61,9 +61,10 @@ pub struct ServeArgs {
         default_value = "1m,5m,1h,1d"
     )]
     pub intervals: Vec<Interval>,
-    /// Trading calendar of symbols without an override: us-equity or utc.
-    #[arg(long, env = "TICKFLOW_CALENDAR", default_value = "us-equity")]
-    pub calendar: TradingCalendar,
+    /// Trading calendar of symbols without an override: us-equity or utc [default: utc with
+    /// --feed sim, whose market trades around the clock; us-equity otherwise].
+    #[arg(long, env = "TICKFLOW_CALENDAR")]
+    pub calendar: Option<TradingCalendar>,
     /// Per-symbol calendars, e.g. BTC-USD=utc (comma-separated).
     #[arg(long, env = "TICKFLOW_SYMBOL_CALENDARS", value_delimiter = ',', value_parser = parse_symbol_calendar)]
     pub symbol_calendar: Vec<(Symbol, TradingCalendar)>,
@@ -181,7 +182,11 @@ impl ServeArgs {
             },
             symbols: SymbolSettings {
                 intervals: self.intervals.clone(),
-                default_calendar: self.calendar,
+                default_calendar: self.calendar.unwrap_or(if self.feed == FeedKind::Sim {
+                    TradingCalendar::Utc24h
+                } else {
+                    TradingCalendar::us_equity()
+                }),
                 calendars: self.symbol_calendar.clone(),
                 bars: BarBuilderConfig {
                     grace_micros: micros(self.grace),

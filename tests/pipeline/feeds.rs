@@ -275,3 +275,77 @@ async fn the_twelvedata_feed_subscribes_recovers_from_a_drop_and_sizes_trades_fr
     app.shutdown().await;
     handle.stop(false).await;
 }
+
+#[actix_rt::test]
+async fn the_simulator_resumes_each_symbol_from_its_last_stored_price() {
+    // GOOG 25.56 before a restart and 394.87 after, over one stored series, is what a
+    // random start price did; each symbol now continues where it stopped.
+    let db = TestDatabase::create().await;
+    let kafka = broker(3);
+    let mut s = settings(kafka.bootstrap_servers(), Some(&db.url), "sim-resume");
+    s.feed = tickflow::app::FeedKind::Sim;
+    s.feed_symbols = ["GOOG", "MSFT"]
+        .iter()
+        .map(|x| tickflow::domain::Symbol::parse(x).unwrap())
+        .collect();
+    s.sim_rate = 200.0;
+    let client = db.client().await;
+    let app = spawn_app(s.clone()).await;
+    assert!(
+        wait_for_count(
+            &client,
+            "SELECT count(*) FROM realtime_prices",
+            500,
+            Duration::from_secs(30)
+        )
+        .await
+            >= 500
+    );
+    app.shutdown().await;
+    let before: Vec<(String, f64)> = client
+        .query(
+            r#"SELECT DISTINCT ON (symbol) symbol, price FROM realtime_prices ORDER BY symbol, "timestamp" DESC, seq DESC"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let restarted_at = chrono::Utc::now();
+    let app = spawn_app(s).await;
+    let start = std::time::Instant::now();
+    loop {
+        let resumed: i64 = client
+            .query_one(
+                r#"SELECT count(DISTINCT symbol) FROM realtime_prices WHERE "timestamp" >= $1"#,
+                &[&restarted_at],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if resumed == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the simulator did not resume"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.shutdown().await;
+    for (symbol, price) in before {
+        let first: f64 = client
+            .query_one(
+                r#"SELECT price FROM realtime_prices WHERE symbol = $1 AND "timestamp" >= $2 ORDER BY "timestamp", seq LIMIT 1"#,
+                &[&symbol, &restarted_at],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            (first / price - 1.0).abs() < 0.01,
+            "{symbol}: stopped at {price}, resumed at {first}"
+        );
+    }
+}
