@@ -612,7 +612,7 @@ async fn retention_job(store: Store, retention: Retention, every: Duration) {
                     }
                     policies_set = true;
                 }
-                Err(e) => tracing::warn!(error = ?e, "retention failed"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "retention failed"),
             }
         }
         let now = crate::domain::Timestamp::from_datetime(&chrono::Utc::now());
@@ -621,7 +621,7 @@ async fn retention_job(store: Store, retention: Retention, every: Duration) {
             match store.expire_coverage(cutoff).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "backfill coverage expired with its bars"),
-                Err(e) => tracing::warn!(error = ?e, "coverage expiry failed"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "coverage expiry failed"),
             }
         }
     }

@@ -131,7 +131,7 @@ async fn write_until_done(
             }
             Err(e) => {
                 metrics.persistence_errors.inc();
-                tracing::error!(error = ?e, rows, retry_in = ?backoff.peek(), "database flush failed; retrying");
+                tracing::error!(error = %format!("{e:#}"), rows, retry_in = ?backoff.peek(), "database flush failed; retrying");
                 backoff.wait().await;
             }
         }

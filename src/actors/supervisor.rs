@@ -296,7 +296,7 @@ impl Actor for SymbolSupervisor {
                         Ok(cp) => break cp,
                         Err(e) => {
                             metrics.persistence_errors.inc();
-                            tracing::warn!(%symbol, error = ?e, retry_in = ?backoff.peek(), "cannot load checkpoint");
+                            tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff.peek(), "cannot load checkpoint");
                             backoff.wait().await;
                         }
                     }
@@ -325,7 +325,7 @@ impl Actor for SymbolSupervisor {
                             Ok(trades) => break trades,
                             Err(e) => {
                                 metrics.persistence_errors.inc();
-                                tracing::warn!(%symbol, error = ?e, retry_in = ?backoff.peek(), "cannot read the trades after the checkpoint");
+                                tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff.peek(), "cannot read the trades after the checkpoint");
                                 backoff.wait().await;
                             }
                         }

@@ -44,7 +44,7 @@ pub async fn run(
     let dlq = match Producer::new(&bootstrap) {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "bar ingest cannot start its DLQ producer");
+            tracing::error!(error = %format!("{e:#}"), "bar ingest cannot start its DLQ producer");
             return;
         }
     };
@@ -117,7 +117,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         metrics.persistence_errors.inc();
-                        tracing::warn!(error = ?e, retry_in = ?backoff.peek(), "storing backfilled bars failed; retrying");
+                        tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff.peek(), "storing backfilled bars failed; retrying");
                         backoff.wait().await;
                     }
                 }

@@ -42,7 +42,7 @@ pub async fn run(
                 Ok(r) => {
                     tracing::info!(%symbol, interval = interval.as_str(), chunks = r.chunks, bars = r.bars, failed = r.failed.len(), "backfill done")
                 }
-                Err(e) => tracing::warn!(%symbol, error = ?e, "backfill failed"),
+                Err(e) => tracing::warn!(%symbol, error = %format!("{e:#}"), "backfill failed"),
             }
         }
     }

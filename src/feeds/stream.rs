@@ -161,7 +161,7 @@ pub async fn run(
             Ok(()) => tracing::warn!(feed = name, "stream closed; reconnecting"),
             Err(e) => {
                 metrics.feed_errors.inc();
-                tracing::warn!(feed = name, error = %e, "stream failed; reconnecting");
+                tracing::warn!(feed = name, error = %format!("{e:#}"), "stream failed; reconnecting");
             }
         }
         state.connected.store(false, Ordering::Relaxed);

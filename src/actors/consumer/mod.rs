@@ -136,7 +136,7 @@ impl Actor for TickConsumer {
         if let Some(inner) = self.inner.take() {
             ctx.spawn(inner.run(stop_rx).into_actor(self).map(|res, _, ctx| {
                 if let Err(e) = res {
-                    tracing::error!(error = ?e, "consumer loop ended");
+                    tracing::error!(error = %format!("{e:#}"), "consumer loop ended");
                 }
                 ctx.stop();
             }));

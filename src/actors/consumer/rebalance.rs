@@ -144,7 +144,7 @@ impl ConsumeLoop {
                 .map(|s| self.supervisors.get(s))
                 .count(),
             Err(e) => {
-                tracing::warn!(error = ?e, "cannot list checkpointed symbols; quiet ones start with their next trade");
+                tracing::warn!(error = %format!("{e:#}"), "cannot list checkpointed symbols; quiet ones start with their next trade");
                 0
             }
         };
