@@ -12,7 +12,7 @@ use crate::backfill::Backfiller;
 use crate::domain::{Interval, Symbol, TradingCalendar};
 use crate::feeds::stream::{FeedState, Provider as StreamProvider};
 use crate::feeds::{Simulator, history::HistoryClient};
-use crate::kafka::backlog::{BacklogMonitor, EMBEDDED_BACKLOG_LIMIT};
+use crate::kafka::backlog::{BacklogMonitor, BacklogProbe, EMBEDDED_BACKLOG_LIMIT};
 use crate::kafka::epoch::{self, BrokerEpoch};
 use crate::kafka::topics::{self, TopicSettings};
 use crate::kafka::{EmbeddedKafka, OutputPublisher, Producer};
@@ -123,6 +123,8 @@ pub struct Pipeline {
     pub outputs: Outputs,
     pub arbiters: Vec<Arbiter>,
     pub backlog: Arc<BacklogMonitor>,
+    /// The task refreshing `backlog` from the broker.
+    pub backlog_watch: JoinHandle<()>,
 }
 
 impl App {
@@ -144,7 +146,7 @@ impl App {
             .context("cannot record the broker epoch")?;
         let pipeline = start_pipeline(&settings, &broker, &epoch, &store, &metrics).await?;
         let (broadcaster, feeder) = start_websockets(&broker.bootstrap, &metrics);
-        let mut background = vec![feeder];
+        let mut background = vec![feeder, pipeline.backlog_watch];
         let feed_state = Arc::new(FeedState::default());
         background.extend(
             start_feed(
@@ -392,15 +394,19 @@ pub async fn start_pipeline(
             view: Arc::new(PipelineView::new(epoch.id.clone())),
         },
         arbiters.iter().map(Arbiter::handle).collect(),
-        backlog.clone(),
     )?
     .start();
+    let backlog_watch = tokio::spawn(backlog.clone().watch(
+        BacklogProbe::new(&broker.bootstrap, &settings.group)?,
+        crate::kafka::config::STATISTICS_INTERVAL,
+    ));
     arbiters.push(db_arbiter);
     Ok(Pipeline {
         consumer,
         outputs,
         arbiters,
         backlog,
+        backlog_watch,
     })
 }
 

@@ -223,6 +223,9 @@ impl ServeArgs {
     }
 }
 
+/// Longest a graceful shutdown may take before the process stops without it.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Runs the platform until Ctrl-C or SIGTERM, then shuts down cleanly.
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings();
@@ -231,7 +234,19 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         let app = App::build(settings).await?;
         wait_for_signal().await;
         tracing::info!("shutting down: final checkpoint, commit and flush");
-        anyhow::Ok(app.shutdown().await)
+        // A second signal, or a shutdown stuck on an unreachable peer, ends the process
+        // anyway: the last commit and the checkpoints make a restart exact.
+        tokio::select! {
+            embedded = app.shutdown() => anyhow::Ok(embedded),
+            () = wait_for_signal() => {
+                tracing::warn!("second signal: stopping without waiting for the shutdown");
+                std::process::exit(130);
+            }
+            () = tokio::time::sleep(SHUTDOWN_TIMEOUT) => {
+                tracing::error!(timeout = ?SHUTDOWN_TIMEOUT, "shutdown did not finish in time; stopping without it");
+                std::process::exit(1);
+            }
+        }
     })?;
     // The System's actors hold Kafka clients: the broker goes last.
     drop(system);

@@ -5,8 +5,10 @@
 //! message sets per partition, then drops the oldest) loses trades the pipeline has not
 //! committed yet when it falls far enough behind — a PostgreSQL outage with the feed
 //! running is enough. So:
-//! - [`BacklogMonitor`] (fed by the pipeline consumer's statistics) knows each partition's
-//!   uncommitted backlog; in-process feeds that can wait (the simulator) wait while it is
+//! - [`BacklogMonitor`] (fed every second by [`BacklogMonitor::watch`], which asks the broker
+//!   for the pipeline group's committed offsets and the partitions' ends — not by the
+//!   consumer's statistics, which stop while the consumer waits on a slow database) knows each
+//!   partition's uncommitted backlog; in-process feeds that can wait (the simulator) wait while it is
 //!   above the limit; feeds that cannot (live providers) are counted and `/health` shows the
 //!   pipeline as degraded before anything is dropped;
 //! - messages dropped unread (the consumer finds its next offset gone: `pipeline::ledger`)
@@ -107,6 +109,26 @@ impl BacklogMonitor {
         waited
     }
 
+    /// Refreshes the backlog from the broker every `every`, for as long as it runs.
+    pub async fn watch(self: std::sync::Arc<Self>, probe: BacklogProbe, every: Duration) {
+        let probe = std::sync::Arc::new(probe);
+        let mut timer = tokio::time::interval(every);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            let asking = probe.clone();
+            match tokio::task::spawn_blocking(move || asking.backlog_blocking()).await {
+                Ok(Ok(parts)) => {
+                    for (partition, uncommitted) in parts {
+                        self.observe(partition, uncommitted, 0);
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %format!("{e:#}"), "backlog not read"),
+                Err(e) => tracing::warn!(error = %e, "backlog probe failed"),
+            }
+        }
+    }
+
     /// The backlog for `/health`.
     pub fn health(&self) -> BacklogHealth {
         BacklogHealth {
@@ -140,6 +162,19 @@ impl BacklogProbe {
     /// # Errors
     /// When the broker does not answer.
     pub fn largest_blocking(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .backlog_blocking()?
+            .into_iter()
+            .map(|(_, b)| b)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Each partition's uncommitted backlog (blocking: call it off the runtime).
+    ///
+    /// # Errors
+    /// When the broker does not answer.
+    pub fn backlog_blocking(&self) -> anyhow::Result<Vec<(i32, i64)>> {
         let timeout = Duration::from_secs(5);
         let metadata = self.client.fetch_metadata(Some(topics::RAW), timeout)?;
         let partitions: Vec<i32> = metadata
@@ -152,7 +187,7 @@ impl BacklogProbe {
             tpl.add_partition(topics::RAW, *p);
         }
         let committed = self.client.committed_offsets(tpl, timeout)?;
-        let mut largest = 0;
+        let mut backlog = Vec::with_capacity(partitions.len());
         for p in partitions {
             let (low, high) = self.client.fetch_watermarks(topics::RAW, p, timeout)?;
             let from = match committed.find_partition(topics::RAW, p).map(|e| e.offset()) {
@@ -160,9 +195,9 @@ impl BacklogProbe {
                 // Nothing committed yet: everything in the log is backlog.
                 _ => low,
             };
-            largest = largest.max(high - from);
+            backlog.push((p, (high - from).max(0)));
         }
-        Ok(largest)
+        Ok(backlog)
     }
 }
 

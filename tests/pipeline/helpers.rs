@@ -503,13 +503,44 @@ impl Child {
 
     /// Kills the child with SIGKILL (no shutdown at all) and waits for it.
     pub fn kill9(mut self) {
-        self.process.kill().unwrap();
+        let _ = self.process.kill();
         self.process.wait().unwrap();
     }
 
-    /// Stops the child with SIGTERM (graceful shutdown) and waits for it.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        terminate(self.process)
+    /// Stops the child with SIGTERM (graceful shutdown) and waits for it; panics, after a
+    /// SIGKILL, when it has not stopped within [`GRACEFUL_STOP`].
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > GRACEFUL_STOP {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                panic!(
+                    "{} did not stop within {GRACEFUL_STOP:?} of SIGTERM",
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// How long a child may take to stop gracefully before a test gives up on it.
+pub const GRACEFUL_STOP: Duration = Duration::from_secs(120);
+
+impl Drop for Child {
+    /// A test that fails half-way leaves no process behind.
+    fn drop(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
     }
 }
 
@@ -558,25 +589,6 @@ pub fn spawn_serve_on(
         env.push(("KAFKA_BOOTSTRAP_SERVERS", b));
     }
     spawn_tickflow(&args, &env, log_name)
-}
-
-/// `tickflow serve` as a child process on the test's broker and database (what an operator
-/// runs), logging to a file in the system temp directory.
-pub fn spawn_serve(
-    bootstrap: &str,
-    database_url: &str,
-    group: &str,
-    log_name: &str,
-) -> std::process::Child {
-    spawn_serve_on(Some(bootstrap), database_url, group, log_name).process
-}
-
-/// Stops a child with SIGTERM (graceful shutdown) and waits for it.
-pub fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap()
 }
 
 /// Asserts two snapshots are equal, showing a few differing rows rather than both.

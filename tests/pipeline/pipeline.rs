@@ -266,8 +266,8 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
 
     // Ticks arrive while the pipeline runs; it is killed (SIGKILL, no shutdown) a third
     // of the way in, with writes and commits in flight, and started again.
-    let mut child = spawn_serve(
-        kafka.bootstrap_servers(),
+    let mut child = spawn_serve_on(
+        Some(kafka.bootstrap_servers()),
         &crashed.url,
         "crash",
         "tickflow-crash-1",
@@ -281,11 +281,10 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
             let stored =
                 wait_for_ticks(&client, ((i + 1) * 100 / 2) as i64, Duration::from_secs(30)).await;
             assert!(stored > 0, "the first run stored nothing before the kill");
-            child.kill().unwrap();
-            child.wait().unwrap();
+            child.kill9();
             killed = true;
-            child = spawn_serve(
-                kafka.bootstrap_servers(),
+            child = spawn_serve_on(
+                Some(kafka.bootstrap_servers()),
                 &crashed.url,
                 "crash",
                 "tickflow-crash-2",
@@ -294,7 +293,7 @@ async fn a_kill_9_and_restart_neither_loses_nor_doubles() {
     }
     let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(terminate(child).success());
+    assert!(child.terminate().success());
     assert_eq!(
         stored,
         ticks.len() as i64,

@@ -25,7 +25,6 @@ use crate::actors::supervisor::{
 };
 use crate::backoff::Backoff;
 use crate::domain::{Symbol, Timestamp};
-use crate::kafka::backlog::BacklogMonitor;
 use crate::kafka::partitioner::home_partition;
 use crate::kafka::producer::{Producer, Record, origin_headers, origin_of};
 use crate::kafka::{config, topics, wire};
@@ -91,7 +90,6 @@ impl TickConsumer {
         partitions: i32,
         supervisors: SupervisorContext,
         arbiters: Vec<ArbiterHandle>,
-        backlog: Arc<BacklogMonitor>,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let metrics = supervisors.metrics.clone();
@@ -100,7 +98,6 @@ impl TickConsumer {
                 PipelineContext {
                     events: tx,
                     metrics: metrics.clone(),
-                    backlog,
                 },
             )?;
         consumer.subscribe(&[topics::RAW])?;

@@ -15,7 +15,6 @@ pub(super) enum RebalanceEvent {
 pub(super) struct PipelineContext {
     pub(super) events: mpsc::UnboundedSender<RebalanceEvent>,
     pub(super) metrics: Metrics,
-    pub(super) backlog: Arc<BacklogMonitor>,
 }
 
 impl ClientContext for PipelineContext {
@@ -40,9 +39,6 @@ impl ClientContext for PipelineContext {
                     .consumer_lag
                     .with_label_values(&[&id.to_string()])
                     .set(p.consumer_lag);
-            }
-            if p.committed_offset >= 0 {
-                self.backlog.observe(*id, p.hi_offset, p.committed_offset);
             }
         }
     }
