@@ -84,6 +84,10 @@ pg_cluster_start() {
       return 1
     fi
     chown postgres "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      echo "the postgres user cannot reach $dir: every directory above it must be searchable (chmod a+x)" >&2
+      return 1
+    fi
   fi
   if [ -n "${PG_CLUSTER_OVERLAY:-}" ]; then
     bindir=$(pg_private_server "$bindir" "$PG_CLUSTER_OVERLAY" "$dir/server") || return 1

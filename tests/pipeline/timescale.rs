@@ -329,11 +329,44 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// How long a policy job that started in the background may take to finish.
+const JOB_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Takes tickflow's policy jobs off the background scheduler and waits for any run in
+/// flight, so that what a test then sees is what it did. (New policies are scheduled at
+/// once: they run in the background right after the migrations.)
+async fn pause_policy_jobs(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "SELECT alter_job(job_id, scheduled => FALSE) FROM timescaledb_information.jobs
+             WHERE proc_name IN ('policy_retention', 'policy_compression')",
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let running = count(
+            client,
+            "SELECT count(*) FROM timescaledb_information.job_stats WHERE job_status = 'Running'",
+        )
+        .await;
+        if running == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < JOB_SETTLE_TIMEOUT,
+            "{running} background job(s) still running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[actix_rt::test]
 #[ignore = "needs a server with TimescaleDB preloaded: scripts/test runs it"]
 async fn each_policy_job_run_drops_or_compresses_what_its_period_says() {
     let (db, _store) = timescale_database().await;
     let client = db.client().await;
+    pause_policy_jobs(&client).await;
     // For each table: a row its retention drops (or its compression compresses), and a
     // recent one every job must leave as it is.
     client
@@ -517,25 +550,19 @@ async fn revised_bars_and_their_analytics_are_written_into_compressed_chunks() {
         .await
         .expect("first write");
     let client = db.client().await;
-    // 2024's chunks are long past every compression period: the policies' background jobs
-    // may be compressing them too.
+    pause_policy_jobs(&client).await;
     for table in [
         "intraday_ohlcv",
         "historical_ohlcv",
         "intraday_analytics",
         "daily_analytics",
     ] {
-        let compressing = client
+        client
             .batch_execute(&format!(
                 "SELECT compress_chunk(c, if_not_compressed => TRUE) FROM show_chunks('{table}') c"
             ))
-            .await;
-        // A job compressing the chunk while this waited for it: compressed all the same.
-        if let Err(e) = compressing
-            && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT)
-        {
-            panic!("compress {table}: {e}");
-        }
+            .await
+            .unwrap_or_else(|e| panic!("compress {table}: {e}"));
         let compressed = count(
             &client,
             &format!(
