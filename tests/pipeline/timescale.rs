@@ -86,7 +86,7 @@ async fn the_store_uses_timescaledb_exactly_when_the_server_preloads_it() {
             admin_url()
         );
     }
-    let hypertables: i64 = client
+    let created: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'",
             &[],
@@ -94,7 +94,7 @@ async fn the_store_uses_timescaledb_exactly_when_the_server_preloads_it() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(hypertables == 1, store.timescale(), "extension created");
+    assert_eq!(created == 1, store.timescale(), "extension created");
 }
 
 #[actix_rt::test]
