@@ -13,7 +13,8 @@
 # `pg_config --sharedir`/extension) is used as is. Otherwise TimescaleDB is built from the
 # source tarball (or unpacked tree) named by TIMESCALEDB_SOURCE, e.g. the 2.28.3 release (the
 # last one for PostgreSQL 15). The build is cached by version and server major in
-# ${XDG_CACHE_HOME:-~/.cache}/tickflow/, so it costs ~2-4 min on 2 cores once.
+# ${XDG_CACHE_HOME:-~/.cache}/tickflow/, so it costs ~2-4 min on 2 cores once; a later run
+# without TIMESCALEDB_SOURCE uses the newest cached build.
 #
 # Why an overlay rather than `make install` into the server's directories: an extension that
 # is installed but not preloaded changes what every other cluster of that server sees
@@ -50,8 +51,16 @@ if [ -f "$control" ]; then
   exit 0
 fi
 
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/tickflow
 source_path=${TIMESCALEDB_SOURCE:-}
 if [ -z "$source_path" ] || [ ! -e "$source_path" ]; then
+  # Built by an earlier run: the newest cached build for this server, without the source.
+  built=$(ls -d "$cache_root"/timescaledb-*-pg"$major"/built 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$built" ] && [ -d "$(dirname "$built")/staging" ]; then
+    echo "timescaledb built earlier for PostgreSQL $major: overlay $(dirname "$built")/staging" >&2
+    echo "$(dirname "$built")/staging"
+    exit 0
+  fi
   cat >&2 <<EOF
 TimescaleDB is not installed for PostgreSQL $major ($control is missing) and there is no
 source to build it from (TIMESCALEDB_SOURCE=${source_path:-<unset>}).
@@ -91,7 +100,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tickflow/timescaledb-$version-pg$major
+cache=$cache_root/timescaledb-$version-pg$major
 log="$cache/build.log"
 staging="$cache/staging"
 mkdir -p "$cache"
