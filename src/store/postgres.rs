@@ -99,6 +99,9 @@ impl PgStore {
             TimescaleMode::NotPreloaded => tracing::warn!(
                 "TimescaleDB is installed but not in shared_preload_libraries: plain PostgreSQL mode (tickflow deletes expired rows itself); add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server to use it"
             ),
+            TimescaleMode::NotCreated => tracing::warn!(
+                "TimescaleDB is preloaded but the migration could not create the extension (a user without the right, or a migration applied before it was installed): plain PostgreSQL mode (tickflow deletes expired rows itself)"
+            ),
             TimescaleMode::Unavailable => tracing::info!(
                 "TimescaleDB is not installed: plain PostgreSQL mode (tickflow deletes expired rows itself)"
             ),
@@ -313,8 +316,10 @@ enum TimescaleMode {
     InUse,
     /// Installed on the server but not preloaded: the migration must not create it.
     NotPreloaded,
-    /// Not installed on the server (or not created for another reason, logged by the
-    /// migration as a notice).
+    /// Installed and preloaded, yet not created: the migration's `CREATE EXTENSION` failed
+    /// (no right to create it), or ran before TimescaleDB was installed.
+    NotCreated,
+    /// Not installed on the server.
     Unavailable,
 }
 
@@ -326,7 +331,8 @@ impl TimescaleMode {
         match (created, available, preloaded) {
             (true, _, _) => Self::InUse,
             (false, true, false) => Self::NotPreloaded,
-            _ => Self::Unavailable,
+            (false, true, true) => Self::NotCreated,
+            (false, false, _) => Self::Unavailable,
         }
     }
 }
@@ -662,8 +668,8 @@ mod tests {
         );
         assert_eq!(
             TimescaleMode::of(false, true, "pg_stat_statements, \"timescaledb\""),
-            Unavailable,
-            "preloaded but not created (no permission): the migration's notice says why"
+            NotCreated,
+            "preloaded (any spelling) but not created"
         );
         assert_eq!(TimescaleMode::of(false, false, ""), Unavailable);
         assert_eq!(
