@@ -544,13 +544,15 @@ fn batch(close: f64, volume: f64, revision: u32, price: f64) -> OutputBatch {
 #[ignore = "needs a server with TimescaleDB preloaded: scripts/test runs it"]
 async fn revised_bars_and_their_analytics_are_written_into_compressed_chunks() {
     let (db, store) = timescale_database().await;
+    let client = db.client().await;
+    // Before the first write: a background compression of 2024's chunks racing this test's
+    // own would leave them in whatever state the job's end left them.
+    pause_policy_jobs(&client).await;
     let store = Store::Postgres(store);
     store
         .write(&[Arc::new(batch(101.0, 300.0, 0, 101.0))])
         .await
         .expect("first write");
-    let client = db.client().await;
-    pause_policy_jobs(&client).await;
     for table in [
         "intraday_ohlcv",
         "historical_ohlcv",
