@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
 #
 # tickflow: multi-stage build.
-#   builder: rust:1.95-bookworm compiles the release binary (librdkafka is built from source
-#            by rdkafka-sys and linked statically).
+#   builder: rust:1.95-bookworm compiles the binary with Cargo.toml's `image` profile: release
+#            code without debug info (librdkafka is built from source by rdkafka-sys and
+#            linked statically).
 #   runtime: debian:bookworm-slim with the binary, CA certificates and curl for the health check.
+#
+# scripts/check_docker_context.sh (run by scripts/test) lays out what the COPY lines below
+# give the builder and compiles it, so a file the crate needs but the image lacks fails CI.
 #
 #   docker build -t tickflow .
 #   docker run --rm -p 8000:8000 -e DATABASE_URL=... -e KAFKA_BOOTSTRAP_SERVERS=... tickflow
@@ -36,18 +40,20 @@ RUN mkdir -p src benches \
                         in_bench && /^[[:space:]]*name[[:space:]]*=/ { gsub(/.*=[[:space:]]*"|".*/, ""); print }' Cargo.toml); do \
         echo 'fn main() {}' > "benches/${bench}.rs"; \
     done \
- && cargo build --release --locked --bin tickflow \
- && cargo clean --release -p tickflow \
+ && cargo build --profile image --locked --bin tickflow \
+ && cargo clean --profile image -p tickflow \
  && rm -rf src benches
 
-# 2. The real sources. sql/ holds the migrations that src/ embeds with include_str!, so it is
-#    needed at compile time only; benches/ must exist because Cargo.toml declares the benches.
-#    (If a build.rs or another embedded directory is added, copy it here too.)
+# 2. The real sources. sql/ holds the migrations and assets/ the pages and scripts that src/
+#    embeds (include_str!, include_bytes!): needed at compile time only. benches/ must exist
+#    because Cargo.toml declares the benches. (If a build.rs or another embedded directory
+#    is added, copy it here too: scripts/check_docker_context.sh fails until it is.)
 COPY src ./src
 COPY sql ./sql
+COPY assets ./assets
 COPY benches ./benches
-RUN cargo build --release --locked --bin tickflow \
- && install -m 0755 target/release/tickflow /usr/local/bin/tickflow
+RUN cargo build --profile image --locked --bin tickflow \
+ && install -m 0755 target/image/tickflow /usr/local/bin/tickflow
 
 ############################
 # Runtime

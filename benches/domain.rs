@@ -13,10 +13,10 @@ use tickflow::domain::{
     TickMetrics, Timestamp, TradingCalendar,
 };
 
-/// The shared SPY 1-minute fixture, as `(start, bar)` pairs.
+/// The SPY 1-minute fixture of the TA-Lib tests, as `(start, bar)` pairs.
 fn spy_bars() -> Vec<(Timestamp, Ohlcv)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/data/SPY_1min.csv");
-    let mut reader = csv::Reader::from_path(&path).expect("SPY fixture beside the repository");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/SPY_1min.csv");
+    let mut reader = csv::Reader::from_path(&path).expect("tests/fixtures/SPY_1min.csv");
     reader
         .records()
         .map(|r| {

@@ -2,7 +2,7 @@
 """Generate synthetic OHLCV series and TA-Lib reference values for them.
 
 Each series is written as a pair of files, in the same format as
-shared/reference/data/SPY_1min.csv and SPY_1min.talib.csv:
+tests/fixtures/SPY_1min.csv and SPY_1min.talib.csv:
 
   NAME.csv        ts,open,high,low,close,volume
   NAME.talib.csv  ts,sma_20,sma_50,sma_200,ema_12,ema_26,rsi_14,macd,macd_signal,
@@ -24,7 +24,7 @@ shared/reference/data/SPY_1min.csv and SPY_1min.talib.csv:
   np.std adds with numpy's pairwise summation (8 accumulators for 20 values):
   see notes/talib_facts.md.
 
-The TA-Lib calls match shared/reference/TALIB_CONVENTIONS.md: unstable period 0,
+The TA-Lib calls follow the reference platform's conventions (notes/talib_facts.md): unstable period 0,
 default (non-Metastock) compatibility, SMA/EMA/RSI/MACD(12,26,9)/STOCH(14,3,SMA,3,SMA)/
 ROC/MOM/WILLR/BBANDS(20,2,2,SMA)/ATR/STDDEV(20,1)/ADX/OBV.
 

@@ -761,7 +761,7 @@ def edge_cases():
 def main():
     series = synthetic()
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spy = os.path.join(repo, os.pardir, 'shared', 'reference', 'data', 'SPY_1min.csv')
+    spy = os.path.join(repo, 'tests', 'fixtures', 'SPY_1min.csv')
     paths = [p for p in [spy] + sys.argv[1:] if os.path.exists(p) and not p.endswith('.talib.csv')]
     for p in paths:
         series[os.path.basename(p)] = tuple(load(p))

@@ -8,6 +8,12 @@ BEGIN
         RAISE NOTICE 'timescaledb not available: plain PostgreSQL tables, retention by tickflow';
         RETURN;
     END IF;
+    -- Installed but not preloaded: CREATE EXTENSION would end the session with FATAL, which
+    -- no EXCEPTION block catches, so it must not be tried. (tickflow logs this case.)
+    IF current_setting('shared_preload_libraries') !~ '(^|[\s,"])timescaledb([\s,"]|$)' THEN
+        RAISE NOTICE 'timescaledb is not in shared_preload_libraries: plain PostgreSQL tables';
+        RETURN;
+    END IF;
     BEGIN
         CREATE EXTENSION IF NOT EXISTS timescaledb;
     EXCEPTION WHEN OTHERS THEN
@@ -32,10 +38,10 @@ BEGIN
     EXECUTE $q$SELECT add_compression_policy('intraday_analytics', INTERVAL '7 days', if_not_exists => TRUE)$q$;
     EXECUTE $q$SELECT add_compression_policy('daily_analytics', INTERVAL '30 days', if_not_exists => TRUE)$q$;
 
-    -- Defaults; `tickflow serve` re-applies the configured periods at start.
+    -- serve's --retain-* defaults; `tickflow serve` re-applies the configured periods at start.
     EXECUTE $q$SELECT add_retention_policy('realtime_prices', INTERVAL '5 days', if_not_exists => TRUE)$q$;
     EXECUTE $q$SELECT add_retention_policy('realtime_analytics', INTERVAL '1 hour', if_not_exists => TRUE)$q$;
-    EXECUTE $q$SELECT add_retention_policy('intraday_ohlcv', INTERVAL '2 years', if_not_exists => TRUE)$q$;
+    EXECUTE $q$SELECT add_retention_policy('intraday_ohlcv', INTERVAL '730 days', if_not_exists => TRUE)$q$;
     EXECUTE $q$SELECT add_retention_policy('intraday_analytics', INTERVAL '90 days', if_not_exists => TRUE)$q$;
 END
 $$;

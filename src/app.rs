@@ -602,22 +602,23 @@ pub fn start_http(
     Ok((http_addr, handle, task))
 }
 
-/// Deletes expired rows periodically (sets TimescaleDB's policies once, where present, and
-/// goes on expiring the backfill coverage of deleted bars).
+/// Deletes expired rows periodically; where TimescaleDB is in use, sets its retention
+/// policies instead, once (retried every `every` until they are set); and goes on expiring
+/// the backfill coverage of deleted bars.
 async fn retention_job(store: Store, retention: Retention, every: Duration) {
+    let timescale = matches!(&store, Store::Postgres(pg) if pg.timescale());
     let mut timer = tokio::time::interval(every);
     let mut policies_set = false;
     loop {
         timer.tick().await;
-        let timescale = matches!(&store, Store::Postgres(pg) if pg.timescale());
         if !(timescale && policies_set) {
             match store.apply_retention(&retention).await {
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(deleted = n, "retention applied");
-                    }
+                Ok(_) if timescale => {
+                    tracing::info!("retention: TimescaleDB policies set to the configured periods");
                     policies_set = true;
                 }
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "retention applied"),
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "retention failed"),
             }
         }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = tickflow::cli::Cli::parse();
-    tickflow::cli::init_tracing();
+    tickflow::cli::init_tracing(cli.log_format);
     match tickflow::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -266,6 +266,23 @@ impl Metrics {
             )),
             registry,
         }
+        .with_process_metrics()
+    }
+
+    /// Adds the process's own series (`process_cpu_seconds_total`,
+    /// `process_resident_memory_bytes`, `process_open_fds`, `process_start_time_seconds`, …)
+    /// where the platform provides them (Linux `/proc`).
+    fn with_process_metrics(self) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            // unwrap: the process collector's names are unique within this fresh registry.
+            self.registry
+                .register(Box::new(
+                    prometheus::process_collector::ProcessCollector::for_self(),
+                ))
+                .unwrap();
+        }
+        self
     }
 
     /// The text exposition of every series.
@@ -276,5 +293,27 @@ impl Metrics {
             .encode_utf8(&self.registry.gather(), &mut out)
             .unwrap();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_exposition_carries_the_process_series() {
+        let text = Metrics::new().render();
+        for series in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(series)),
+                "{series} missing from:\n{text}"
+            );
+        }
     }
 }

@@ -28,8 +28,27 @@ pub use serve::{BrokerArgs, CreateTopicsArgs, MigrateArgs, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "tickflow", version, about)]
 pub struct Cli {
+    /// Log line format on stderr: `text` (colours only on a terminal) or `json` (one object
+    /// per line, for log collectors).
+    #[arg(
+        long,
+        env = "TICKFLOW_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
 }
 
 /// The subcommands.
@@ -70,13 +89,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`). Colour codes are
+/// written only when stderr is a terminal: in files, pipes and `docker logs` they are noise.
+pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second init (tests calling `run` twice) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second init (tests calling `run` twice) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

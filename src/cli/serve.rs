@@ -89,19 +89,19 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKFLOW_COMMIT_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
     /// Most raw messages routed per round.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, env = "TICKFLOW_MAX_BATCH", default_value_t = 20_000)]
     pub max_batch: usize,
     /// Rows that start a database flush.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, env = "TICKFLOW_DB_FLUSH_ROWS", default_value_t = 5000)]
     pub db_flush_rows: usize,
     /// Longest a row waits for a database flush.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TICKFLOW_DB_FLUSH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub db_flush_interval: Duration,
     /// Arbiters (threads) the symbol actors are spread over; default: one per core.
     #[arg(long, env = "TICKFLOW_WORKERS")]
     pub workers: Option<usize>,
     /// How often expired rows are deleted (plain PostgreSQL and the memory store).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TICKFLOW_RETENTION_EVERY", default_value = "60s", value_parser = humantime::parse_duration)]
     pub retention_every: Duration,
     /// Bearer token required on /api/* and /ws/* (empty or absent: open).
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]

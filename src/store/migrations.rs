@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// `(version, name, sql)` in the order they apply.
-const MIGRATIONS: [(i32, &str, &str); 7] = [
+const MIGRATIONS: [(i32, &str, &str); 8] = [
     (
         1,
         "tick_tables",
@@ -35,6 +35,11 @@ const MIGRATIONS: [(i32, &str, &str); 7] = [
         7,
         "broker_epochs",
         include_str!("../../sql/0007_broker_epochs.sql"),
+    ),
+    (
+        8,
+        "timescale_policy_schedules",
+        include_str!("../../sql/0008_timescale_policy_schedules.sql"),
     ),
 ];
 

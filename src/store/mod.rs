@@ -14,7 +14,7 @@ pub mod query;
 mod series;
 
 pub use memory::{MemoryLimits, MemoryStore};
-pub use postgres::PgStore;
+pub use postgres::{PgStore, policy_schedule};
 
 use crate::domain::Symbol;
 use crate::output::{Checkpoint, OutputBatch};

@@ -14,6 +14,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transacti
 use futures_util::pin_mut;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -80,13 +81,31 @@ impl PgStore {
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
-        let timescale: bool = client
+        let server = client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
+                r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
+                          EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
+                          current_setting('shared_preload_libraries')"#,
                 &[],
             )
-            .await?
-            .get(0);
+            .await
+            .context("cannot read the server's TimescaleDB state")?;
+        let timescale: bool = server.get(0);
+        let mode = TimescaleMode::of(timescale, server.get(1), server.get(2));
+        match mode {
+            TimescaleMode::InUse => tracing::info!(
+                "TimescaleDB in use: hypertables, compression and retention policies"
+            ),
+            TimescaleMode::NotPreloaded => tracing::warn!(
+                "TimescaleDB is installed but not in shared_preload_libraries: plain PostgreSQL mode (tickflow deletes expired rows itself); add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server to use it"
+            ),
+            TimescaleMode::NotCreated => tracing::warn!(
+                "TimescaleDB is preloaded but the migration could not create the extension (a user without the right, or a migration applied before it was installed): plain PostgreSQL mode (tickflow deletes expired rows itself)"
+            ),
+            TimescaleMode::Unavailable => tracing::info!(
+                "TimescaleDB is not installed: plain PostgreSQL mode (tickflow deletes expired rows itself)"
+            ),
+        }
         drop(client);
         Ok(Self {
             pool,
@@ -196,32 +215,41 @@ impl PgStore {
     }
 
     /// Deletes expired rows (plain PostgreSQL), or sets TimescaleDB's retention policies to
-    /// the configured periods.
+    /// the configured periods, each run every [`policy_schedule`] of its period.
     pub(crate) async fn apply_retention(&self, retention: &Retention) -> anyhow::Result<u64> {
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
+        if self.timescale {
+            // One transaction under a lock: instances starting together would otherwise race
+            // between removing a policy and adding it back.
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RETENTION_LOCK])
+                .await?;
+            for (table, period) in retention.tables() {
+                // `text::regclass`: a bare `$1::regclass` makes the parameter a regclass,
+                // which a Rust string cannot be sent as.
+                tx.execute(
+                    "SELECT remove_retention_policy($1::text::regclass, if_exists => TRUE)",
+                    &[&table],
+                )
+                .await
+                .with_context(|| format!("remove the retention policy of {table}"))?;
+                tx.execute(
+                    "SELECT add_retention_policy($1::text::regclass, drop_after => make_interval(secs => $2), schedule_interval => make_interval(secs => $3))",
+                    &[&table, &period.as_secs_f64(), &policy_schedule(period).as_secs_f64()],
+                )
+                .await
+                .with_context(|| format!("add the retention policy of {table}"))?;
+            }
+            tx.commit().await?;
+            return Ok(0);
+        }
         let mut deleted = 0;
         for (table, period) in retention.tables() {
-            let secs = period.as_secs_f64();
-            if self.timescale {
-                client
-                    .execute(
-                        "SELECT remove_retention_policy($1::regclass, if_exists => TRUE)",
-                        &[&table],
-                    )
-                    .await?;
-                client
-                    .execute(
-                        "SELECT add_retention_policy($1::regclass, make_interval(secs => $2))",
-                        &[&table, &secs],
-                    )
-                    .await?;
-            } else {
-                // Table names come from a fixed list, never from input.
-                let sql = format!(
-                    r#"DELETE FROM {table} WHERE "timestamp" < now() - make_interval(secs => $1)"#
-                );
-                deleted += client.execute(&sql, &[&secs]).await?;
-            }
+            // Table names come from a fixed list, never from input.
+            let sql = format!(
+                r#"DELETE FROM {table} WHERE "timestamp" < now() - make_interval(secs => $1)"#
+            );
+            deleted += client.execute(&sql, &[&period.as_secs_f64()]).await?;
         }
         Ok(deleted)
     }
@@ -261,6 +289,51 @@ impl PgStore {
             realtime: realtime.len(),
             checkpoints,
         })
+    }
+}
+
+/// Arbitrary constant: instances setting the retention policies at once take turns on it.
+const RETENTION_LOCK: i64 = 0x7469_636b_7265_7465;
+
+/// Shortest pause between two runs of a TimescaleDB policy job.
+const MIN_POLICY_SCHEDULE: Duration = Duration::from_secs(60);
+/// Longest pause between two runs of a TimescaleDB policy job (TimescaleDB's own default).
+const MAX_POLICY_SCHEDULE: Duration = Duration::from_secs(86_400);
+
+/// How often a TimescaleDB policy with `period` (retention: drop after; compression: compress
+/// after) runs: a tenth of the period, within [`MIN_POLICY_SCHEDULE`, `MAX_POLICY_SCHEDULE`].
+/// Rows then outlive their retention by at most a tenth of it (plus a chunk), where
+/// TimescaleDB's daily default kept a 1-hour retention's rows for about 25 hours.
+/// `sql/0008_timescale_policy_schedules.sql` applies the same rule.
+pub fn policy_schedule(period: Duration) -> Duration {
+    (period / 10).clamp(MIN_POLICY_SCHEDULE, MAX_POLICY_SCHEDULE)
+}
+
+/// Whether this database uses TimescaleDB, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimescaleMode {
+    /// The extension is created in the database: hypertables and policies.
+    InUse,
+    /// Installed on the server but not preloaded: the migration must not create it.
+    NotPreloaded,
+    /// Installed and preloaded, yet not created: the migration's `CREATE EXTENSION` failed
+    /// (no right to create it), or ran before TimescaleDB was installed.
+    NotCreated,
+    /// Not installed on the server.
+    Unavailable,
+}
+
+impl TimescaleMode {
+    fn of(created: bool, available: bool, preload_libraries: &str) -> Self {
+        let preloaded = preload_libraries
+            .split(',')
+            .any(|lib| lib.trim().trim_matches('"') == "timescaledb");
+        match (created, available, preloaded) {
+            (true, _, _) => Self::InUse,
+            (false, true, false) => Self::NotPreloaded,
+            (false, true, true) => Self::NotCreated,
+            (false, false, _) => Self::Unavailable,
+        }
     }
 }
 
@@ -563,4 +636,46 @@ async fn upsert_checkpoints(
     .await
     .context("upsert symbol_checkpoints")?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: u64 = 3_600;
+    const DAY: u64 = 86_400;
+
+    #[test]
+    fn a_policy_runs_every_tenth_of_its_period_within_a_minute_and_a_day() {
+        let schedule = |secs: u64| policy_schedule(Duration::from_secs(secs)).as_secs();
+        assert_eq!(schedule(HOUR), 6 * 60, "1 h realtime retention");
+        assert_eq!(schedule(5 * DAY), 12 * HOUR, "5 d tick retention");
+        assert_eq!(schedule(3 * DAY), 7 * HOUR + 12 * 60, "3 d compression");
+        assert_eq!(schedule(90 * DAY), DAY, "capped at a day");
+        assert_eq!(schedule(730 * DAY), DAY, "capped at a day");
+        assert_eq!(schedule(5 * 60), 60, "at least a minute");
+        assert_eq!(schedule(0), 60, "at least a minute");
+    }
+
+    #[test]
+    fn timescaledb_is_used_only_when_created_and_never_created_unless_preloaded() {
+        use TimescaleMode::*;
+        assert_eq!(TimescaleMode::of(true, true, "timescaledb"), InUse);
+        assert_eq!(TimescaleMode::of(false, true, ""), NotPreloaded);
+        assert_eq!(
+            TimescaleMode::of(false, true, "pg_stat_statements"),
+            NotPreloaded
+        );
+        assert_eq!(
+            TimescaleMode::of(false, true, "pg_stat_statements, \"timescaledb\""),
+            NotCreated,
+            "preloaded (any spelling) but not created"
+        );
+        assert_eq!(TimescaleMode::of(false, false, ""), Unavailable);
+        assert_eq!(
+            TimescaleMode::of(false, true, "timescaledb_toolkit"),
+            NotPreloaded,
+            "another library's name is not timescaledb"
+        );
+    }
 }

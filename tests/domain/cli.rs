@@ -1,6 +1,6 @@
 //! The offline `tickflow indicators` and `tickflow bars` commands, run as a user would.
 
-use crate::helpers::{opt, read_csv, reference_dir};
+use crate::helpers::{opt, read_csv, spy_bars};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -39,7 +39,7 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn indicators_command_prints_values_that_parse_back_to_the_same_bits() {
     let dir = tempfile::tempdir().unwrap();
-    let input = reference_dir().join("data/SPY_1min.csv");
+    let input = spy_bars();
     let output = dir.path().join("out.csv");
     let out = tickflow(&[
         "indicators",

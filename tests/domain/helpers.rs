@@ -2,28 +2,27 @@
 
 use std::path::{Path, PathBuf};
 
-/// `../shared/reference` beside the repository, or `TICKFLOW_REFERENCE_DIR`.
-pub fn reference_dir() -> PathBuf {
-    std::env::var_os("TICKFLOW_REFERENCE_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference"),
-        PathBuf::from,
-    )
+/// `tests/fixtures` in the repository: the SPY 1-minute reference pair
+/// (`SPY_1min.csv`, `SPY_1min.talib.csv`) and the generated pairs in `talib/`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Every `NAME.csv` with a `NAME.talib.csv` beside it: the shared SPY fixture, the
-/// committed generated ones, and any in `TICKFLOW_EXTRA_FIXTURES` (CI generates fresh
+/// The SPY 1-minute bars every TA-Lib reference starts from.
+pub fn spy_bars() -> PathBuf {
+    fixtures_dir().join("SPY_1min.csv")
+}
+
+/// Every `NAME.csv` with a `NAME.talib.csv` beside it: the SPY fixture, the committed
+/// generated ones, and any in `TICKFLOW_EXTRA_FIXTURES` (`scripts/test` generates fresh
 /// random series there on every run).
 pub fn talib_fixtures() -> Vec<(PathBuf, PathBuf)> {
-    let spy = reference_dir().join("data/SPY_1min.csv");
     assert!(
-        spy.exists(),
-        "{} is missing: the TA-Lib reference fixture must be present (set TICKFLOW_REFERENCE_DIR)",
-        spy.display()
+        spy_bars().exists(),
+        "{} is missing: the TA-Lib reference fixture is part of the repository",
+        spy_bars().display()
     );
-    let mut dirs = vec![
-        reference_dir().join("data"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/talib"),
-    ];
+    let mut dirs = vec![fixtures_dir(), fixtures_dir().join("talib")];
     if let Some(extra) = std::env::var_os("TICKFLOW_EXTRA_FIXTURES") {
         dirs.push(PathBuf::from(extra));
     }

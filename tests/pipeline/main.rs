@@ -1,4 +1,5 @@
-//! The streaming pipeline against real PostgreSQL and the real Kafka protocol.
+//! The streaming pipeline against real PostgreSQL (and TimescaleDB, `timescale`) and the real
+//! Kafka protocol.
 
 mod backfill;
 mod delivery;
@@ -6,3 +7,4 @@ mod feeds;
 mod helpers;
 mod oracle;
 mod pipeline;
+mod timescale;

@@ -1,5 +1,5 @@
 //! Bar indicators: one per file, grouped by kind, each incremental and equal to TA-Lib C
-//! 0.8 (`../shared/reference/TALIB_CONVENTIONS.md`) including warm-up positions.
+//! 0.8 (formulas and how each was verified: `notes/talib_facts.md`) including warm-up positions.
 //!
 //! yata supplies the parts whose arithmetic is exact whatever the order (rolling
 //! highest/lowest, momentum); everything that rounds is written here in TA-Lib's operation
