@@ -11,7 +11,7 @@
 //! dropped, chunks compressed), not by their status: on PostgreSQL 15.20, TimescaleDB's
 //! background workers end every job with "cannot drop portal" although its work is done.
 
-use crate::helpers::{TestDatabase, admin_url, broker, terminate};
+use crate::helpers::{TestDatabase, admin_url, broker, spawn_tickflow};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tickflow::domain::{
@@ -261,10 +261,8 @@ async fn every_policy_job_has_its_period_and_a_schedule_that_fits_it() {
 async fn serve_sets_the_retention_policies_from_its_retain_flags() {
     let (db, _store) = timescale_database().await;
     let kafka = broker(3);
-    let log_path = std::env::temp_dir().join(format!("tickflow-retain-{}.log", db.name));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tickflow"))
-        .args([
+    let child = spawn_tickflow(
+        &[
             "serve",
             "--feed",
             "none",
@@ -280,14 +278,14 @@ async fn serve_sets_the_retention_policies_from_its_retain_flags() {
             "400d",
             "--retain-intraday-analytics",
             "45d",
-        ])
-        .env("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers())
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("tickflow serve starts");
+        ],
+        &[
+            ("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers()),
+            ("DATABASE_URL", &db.url),
+        ],
+        &format!("tickflow-retain-{}", db.name),
+    );
+    let log_path = child.log.clone();
     let want = expected_jobs(&Retention {
         realtime_prices: Duration::from_secs(3 * DAY),
         realtime_analytics: Duration::from_secs(30 * 60),
@@ -301,7 +299,7 @@ async fn serve_sets_the_retention_policies_from_its_retain_flags() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         jobs = policy_jobs(&client).await;
     }
-    let status = terminate(child);
+    let status = child.terminate();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(jobs, want, "policies after serve started; its log:\n{log}");
     assert!(status.success(), "serve exits cleanly; its log:\n{log}");
