@@ -190,19 +190,29 @@ impl ConsumeLoop {
     /// Consumes until stopped, then leaves the group off the arbiter: librdkafka's close
     /// blocks until the group has taken the partitions back, which can take a rebalance
     /// (and other members, possibly polled from this very thread, must answer it).
+    /// `Shutdown` is answered only once the consumer is closed: whoever waits on it may
+    /// then stop the broker without leaving librdkafka's close waiting on it forever.
     async fn run(self, stop: oneshot::Receiver<oneshot::Sender<()>>) -> anyhow::Result<()> {
         let consumer = self.consumer.clone();
         let result = self.consume(stop).await;
         if let Err(e) = tokio::task::spawn_blocking(move || drop(consumer)).await {
             tracing::warn!(error = %e, "closing the consumer failed");
         }
-        result
+        match result {
+            Ok(Some(done)) => {
+                let _ = done.send(());
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
+    /// Returns whom to tell once the consumer is closed.
     async fn consume(
         mut self,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<oneshot::Sender<()>>> {
         let consumer = self.consumer.clone();
         let mut stream = consumer.stream().ready_chunks(self.settings.max_batch);
         let mut commit_timer = tokio::time::interval(self.settings.commit_interval);
@@ -216,10 +226,7 @@ impl ConsumeLoop {
                     self.handle_rebalances(&mut groups).await;
                     self.finish_rounds(&mut in_flight, &mut groups).await;
                     self.commit(&mut groups).await;
-                    if let Ok(done) = done {
-                        let _ = done.send(());
-                    }
-                    return Ok(());
+                    return Ok(done.ok());
                 }
                 Some(event) = self.rebalances.recv() => {
                     // Reported while idle: retire lost symbols now, before their idle clocks
