@@ -76,9 +76,10 @@ pub(crate) fn column_indexes<const N: usize>(
             .iter()
             .find_map(|a| names.iter().position(|n| n == a))
             .with_context(|| {
+                let quoted: Vec<String> = accepted.iter().map(|a| format!("{a:?}")).collect();
                 format!(
                     "line 1: the header has no {} column (expected {}; found {})",
-                    accepted.join(" or "),
+                    quoted.join(" or "),
                     wanted.join(","),
                     names.join(",")
                 )

@@ -68,7 +68,7 @@ pub(crate) fn run(args: &IndicatorsArgs) -> anyhow::Result<()> {
     }
     if let Some(w) = bars.windows(2).find(|w| w[1].1 <= w[0].1) {
         bail!(
-            "line {}: ts {:?} does not follow line {}'s {:?} in time order; sort the file by time",
+            "line {}: ts {:?} is not after line {}'s {:?}; sort the file by time",
             w[1].0,
             w[1].2,
             w[0].0,
