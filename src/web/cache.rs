@@ -7,7 +7,7 @@
 //! (no write through this process since) and for at most `ttl` (writes by other instances,
 //! and routes whose default window ends "now").
 //!
-//! The key is the route and its *validated* parameters (see `routes::dispatch`), so unknown
+//! The key is the route and its *validated* parameters (see `dispatch::dispatch`), so unknown
 //! parameters never reach it (they are refused first) and spellings of one request
 //! (`limit=05`, reordered parameters) share one entry. Whatever clients send, the cache holds
 //! at most `max_bytes`, counting keys, bodies, headers and a fixed overhead per entry:

@@ -1,8 +1,8 @@
 //! The HTTP surface: the REST API, WebSockets, `/health`, `/metrics` and the API docs.
 //!
 //! # Layout
-//! - [`routes`]: the route table (every route, its parameters, access and answer), the
-//!   per-route guard (token, metrics label) and the dispatch (validation, answer cache).
+//! - [`routes`]: the route table (every route, its parameters, access and answer);
+//!   [`dispatch`] serves it: the per-route guard (token, metrics label), validation, cache.
 //! - [`params`] declares parameters once; [`args`] validates requests against them.
 //! - [`series`]: the one handler of the 13 series routes; [`catalog`]: `/`, the symbol
 //!   lists and `/api/v2/meta`; [`ws`]: WebSockets; [`health`]: `/health`, `/metrics`;
@@ -15,6 +15,7 @@ pub mod args;
 pub mod cache;
 pub mod catalog;
 pub mod chart;
+pub mod dispatch;
 pub mod docs;
 pub mod errors;
 pub mod format;
@@ -96,7 +97,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
         let metrics = data.metrics.clone();
         App::new()
             .app_data(data.clone())
-            .configure(routes::configure)
+            .configure(dispatch::configure)
             .wrap_fn(move |req, srv| {
                 // Labels from closed sets only: the route template the request matched (set
                 // by the route's guard) or `unmatched`, the method or `other`.
@@ -107,7 +108,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
                 async move {
                     let res = call.await;
                     let (endpoint, status) = match &res {
-                        Ok(r) => (routes::endpoint_of(r), r.status().as_u16()),
+                        Ok(r) => (dispatch::endpoint_of(r), r.status().as_u16()),
                         Err(e) => (
                             crate::metrics::UNMATCHED,
                             e.as_response_error().status_code().as_u16(),

@@ -5,8 +5,9 @@
 //! heartbeat. The confirmation and `{"action":"unsubscribe"}` messages are the reference's
 //! (§6.4), with the interval's canonical name (`1m`, not the `1min` a client may have sent);
 //! `{"action":"subscribe"}` subscribes again. The token and the parameters are checked on
-//! the route before the upgrade (`routes::guard`, `args::Args`). A client that stops answering pings is
-//! closed; a client that falls behind is evicted by the broadcaster and closed with a reason.
+//! the route before the upgrade (`dispatch::guard`, `args::Args`). A client that stops
+//! answering pings is closed; a client that falls behind is evicted by the broadcaster and
+//! closed with a reason.
 
 use crate::actors::broadcaster::{Channel, ChannelKey, Subscribe, Unsubscribe};
 use crate::domain::Timestamp;
