@@ -53,10 +53,17 @@ target="http://127.0.0.1:$port/api/v2/intraday/prices/AAPL?limit=100&interval=1m
 # Distinct, valid URLs: 20 symbols x 1,000 limits.
 cat > "$work/distinct.lua" <<'LUA'
 local symbols = {"AAPL","MSFT","GOOG","AMZN","TSLA","NVDA","META","NFLX","AMD","INTC","ORCL","IBM","CSCO","ADBE","CRM","QCOM","TXN","AVGO","SHOP","UBER"}
-local n = 0
+-- Each wrk thread starts elsewhere in the sequence, so the threads do not ask alike.
+n = 0
+local threads = 0
+setup = function(thread)
+  thread:set("n", threads * 10007)
+  threads = threads + 1
+end
 request = function()
   n = n + 1
-  local path = string.format("/api/v2/intraday/prices/%s?interval=1m&limit=%d", symbols[n % 20 + 1], n % 1000 + 1)
+  local path = string.format("/api/v2/intraday/prices/%s?interval=1m&limit=%d",
+    symbols[n % 20 + 1], math.floor(n / 20) % 1000 + 1)
   return wrk.format("GET", path)
 end
 LUA

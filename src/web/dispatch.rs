@@ -18,32 +18,67 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoint(pub &'static str);
 
+/// Path prefixes registered as actix scopes: the router then matches a prefix before the
+/// few routes under it, instead of trying every route in turn.
+const SCOPES: [&str; 4] = [
+    "/api/v2/realtime",
+    "/api/v2/intraday",
+    "/api/v2/historical",
+    "/ws",
+];
+
 /// Registers every route of [`ROUTES`], and the JSON 404 for everything else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for route in ROUTES {
-        let call = move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
-            dispatch(route, req, payload, state)
-        };
-        cfg.service(
-            web::resource(route.path)
-                .route(web::get().to(call))
-                .route(web::head().to(call))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, HEAD"))
-                }))
-                .wrap_fn(move |req, srv| {
-                    use futures_util::future::{Either, ready};
-                    if guard(route, &req) {
-                        Either::Left(srv.call(req))
-                    } else {
-                        // An answer, not an error: the metrics still see the route.
-                        let refused = ApiError::Unauthorized.error_response();
-                        Either::Right(ready(Ok(req.into_response(refused))))
-                    }
-                }),
-        );
+    let scoped = |route: &Route| {
+        SCOPES
+            .iter()
+            .find(|p| route.path.starts_with(&format!("{p}/")))
+    };
+    for prefix in SCOPES {
+        let mut scope = web::scope(prefix).default_service(web::to(not_found));
+        for route in ROUTES.iter().filter(|r| scoped(r) == Some(&prefix)) {
+            scope = scope.service(resource(route, &route.path[prefix.len()..]));
+        }
+        cfg.service(scope);
+    }
+    for route in ROUTES.iter().filter(|r| scoped(r).is_none()) {
+        cfg.service(resource(route, route.path));
     }
     cfg.default_service(web::to(not_found));
+}
+
+/// The actix resource of `route` at `path` (its path within its scope).
+fn resource(
+    route: &'static Route,
+    path: &str,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let call = move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
+        dispatch(route, req, payload, state)
+    };
+    web::resource(path)
+        .route(web::get().to(call))
+        .route(web::head().to(call))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, HEAD"))
+        }))
+        .wrap_fn(move |req, srv| {
+            use futures_util::future::{Either, ready};
+            if guard(route, &req) {
+                Either::Left(srv.call(req))
+            } else {
+                // An answer, not an error: the metrics still see the route.
+                let refused = ApiError::Unauthorized.error_response();
+                Either::Right(ready(Ok(req.into_response(refused))))
+            }
+        })
 }
 
 /// Labels `req` with its route and tells whether it may pass: open routes always, the
@@ -93,16 +128,23 @@ async fn dispatch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Reply {
-    // Decoded as `web::Path` decodes them (`%2F` included).
-    let segments: std::collections::HashMap<SegmentName, String> = req
+    // Decoded as `web::Path` decodes them (`%2F` included); most need no decoding.
+    let segments: Vec<(&str, std::borrow::Cow<'_, str>)> = req
         .match_info()
-        .load()
-        .map_err(|e| ApiError::BadRequest(format!("malformed path: {e}")))?;
+        .iter()
+        .map(|(name, raw)| {
+            (
+                name,
+                percent_encoding::percent_decode_str(raw).decode_utf8_lossy(),
+            )
+        })
+        .collect();
     let args = Args::parse(
         route.params,
-        segments.iter().map(|(k, v)| (k.0.as_str(), v.as_str())),
+        segments.iter().map(|(k, v)| (*k, v.as_ref())),
         req.query_string(),
     )?;
+    drop(segments);
     let cache = state.cache.clone();
     let kind = route.reads().filter(|_| cache.enabled());
     let call = Call {
@@ -131,27 +173,6 @@ async fn dispatch(
     }
     let res = (route.handler)(call).await?;
     Ok(keep(&cache, &key, generation, res))
-}
-
-/// The name of a path segment: actix's path deserializer hands names out as identifiers
-/// only, not as plain strings.
-#[derive(PartialEq, Eq, Hash)]
-struct SegmentName(String);
-
-impl<'de> serde::Deserialize<'de> for SegmentName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl serde::de::Visitor<'_> for Name {
-            type Value = SegmentName;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a path segment name")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<SegmentName, E> {
-                Ok(SegmentName(v.to_owned()))
-            }
-        }
-        d.deserialize_identifier(Name)
-    }
 }
 
 /// Keeps `res` when it is a complete `200` answer small enough, and returns it.
