@@ -218,7 +218,9 @@ pub static ROUTES: &[Route] = &[
         docs::asset,
     ),
     // `GET /chart` (issue #15): the chart page registers here, an open HTML route like
-    // /docs: open("/chart", "chart", "…", &[…], Answer::Html, chart::page).
+    // /docs: open("/chart", "chart", "…", &[…], Answer::Html, chart::page), its handler a
+    // `fn(Call) -> LocalBoxFuture<Reply>`, its query parameters (symbol, interval, token)
+    // declared in `&[…]` (undeclared ones are refused with a 422).
     Route {
         path: "/api/v2/meta",
         operation_id: "meta",
