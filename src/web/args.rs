@@ -517,7 +517,7 @@ fn parse_value(param: &Param, raw: &str, previous: Option<Value>) -> Result<Valu
             "csv" => Ok(Value::Format(Format::Csv)),
             _ => Err(invalid("enum", "Input should be 'json' or 'csv'".into())),
         },
-        Kind::Token => Ok(Value::Text(raw.to_owned())),
+        Kind::Token | Kind::Text => Ok(Value::Text(raw.to_owned())),
         Kind::Asset { files } => files
             .contains(&raw)
             .then(|| Value::Text(raw.to_owned()))

@@ -176,12 +176,19 @@ fn operation(route: &Route) -> (utoipa::openapi::path::Operation, Vec<Named>) {
             };
             r.content(*m, content(schema))
         }),
-        Answer::Html => ResponseBuilder::new()
+        Answer::Html { .. } => ResponseBuilder::new()
             .description("The page")
             .content("text/html", content(string(None))),
         Answer::WebSocket => ResponseBuilder::new()
             .description("Switching Protocols: the WebSocket is open; its first message confirms the subscription"),
     };
+    if matches!(route.answer, Answer::Html { redirects: true }) {
+        op = op.response(
+            "308",
+            ResponseBuilder::new()
+                .description("The same page at its canonical address (`Location`): other spellings of its parameters redirect there"),
+        );
+    }
     op = if matches!(route.answer, Answer::WebSocket) {
         op.response("101", ok).response(
             "400",
@@ -391,7 +398,7 @@ pub fn param_schema(p: &Param) -> RefOr<Schema> {
         Kind::Format => choice(vec!["json", "csv"])
             .default(Some(json!("json")))
             .into(),
-        Kind::Token => string(None).into(),
+        Kind::Token | Kind::Text => string(None).into(),
         Kind::Asset { files } => choice(files.to_vec()).into(),
     }
 }

@@ -125,8 +125,10 @@ pub enum Kind {
     /// The API token, for clients that cannot send headers (WebSockets). Documented as a
     /// security scheme, not as a parameter.
     Token,
-    /// One of the bundled documentation assets.
+    /// One of a page's bundled files.
     Asset { files: &'static [&'static str] },
+    /// Any text, checked by the handler (a page's own parameters).
+    Text,
 }
 
 /// One parameter of one or more routes.

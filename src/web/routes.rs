@@ -15,7 +15,7 @@ use crate::web::params::{
     last_hours, last_minutes, limit,
 };
 use crate::web::series::{self, Series, SeriesSpec, Shape};
-use crate::web::{AppState, catalog, docs, health, ws};
+use crate::web::{AppState, catalog, chart, docs, health, ws};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
 
@@ -57,8 +57,9 @@ pub enum Answer {
     },
     /// A document of one of these media types.
     Text(&'static [&'static str]),
-    /// An HTML page.
-    Html,
+    /// An HTML page; `redirects`: other spellings of its parameters get a 308 to its
+    /// canonical address.
+    Html { redirects: bool },
     /// A WebSocket upgrade (`101`).
     WebSocket,
 }
@@ -198,7 +199,7 @@ pub static ROUTES: &[Route] = &[
         "swagger_ui",
         "Swagger UI, served from the binary",
         &[],
-        Answer::Html,
+        Answer::Html { redirects: false },
         docs::swagger,
     ),
     open(
@@ -206,7 +207,7 @@ pub static ROUTES: &[Route] = &[
         "redoc",
         "ReDoc, served from the binary",
         &[],
-        Answer::Html,
+        Answer::Html { redirects: false },
         docs::redoc,
     ),
     open(
@@ -217,10 +218,22 @@ pub static ROUTES: &[Route] = &[
         Answer::Text(&["text/javascript", "text/css"]),
         docs::asset,
     ),
-    // `GET /chart` (issue #15): the chart page registers here, an open HTML route like
-    // /docs: open("/chart", "chart", "…", &[…], Answer::Html, chart::page), its handler a
-    // `fn(Call) -> LocalBoxFuture<Reply>`, its query parameters (symbol, interval, token)
-    // declared in `&[…]` (undeclared ones are refused with a 422).
+    open(
+        "/chart",
+        "chart",
+        "The live candlestick chart, served from the binary",
+        &chart::PAGE_PARAMS,
+        Answer::Html { redirects: true },
+        chart::page,
+    ),
+    open(
+        "/chart/assets/{file}",
+        "chart_asset",
+        "The chart page's scripts and style and its charting library",
+        &[chart::ASSET],
+        Answer::Text(&["text/javascript", "text/css"]),
+        chart::asset,
+    ),
     Route {
         path: "/api/v2/meta",
         operation_id: "meta",

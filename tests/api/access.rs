@@ -12,10 +12,15 @@ const TOKEN: &str = "s3cret";
 
 /// A concrete path for a route template.
 fn concrete(template: &str) -> String {
+    let file = if template.starts_with("/chart/") {
+        "chart.css"
+    } else {
+        "swagger-ui.css"
+    };
     template
         .replace("{symbol}", "AAPL")
         .replace("{count}", "3")
-        .replace("{file}", "swagger-ui.css")
+        .replace("{file}", file)
 }
 
 fn percent_all(path: &str) -> String {

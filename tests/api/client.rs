@@ -83,6 +83,7 @@ async fn a_client_generated_from_the_document_calls_every_route() {
 
     let plan = json!({
         "path": {"symbol": "AAPL", "count": 3, "file": "redoc.standalone.js"},
+        "path_by_operation": {"chart_asset": {"file": "chart.css"}},
         "extra": [
             {"operation": "intraday_prices", "query": {"interval": "1m", "limit": 5, "before": "2024-03-11T14:00:00+00:00"}},
             {"operation": "intraday_analytics", "query": {"interval": "5m", "date": "2024-03-08", "start_time": "10:00", "end_time": "11:00", "indicators": ["rsi_14", "vwap"]}},

@@ -9,8 +9,10 @@ use std::collections::BTreeSet;
 
 /// The routes this API serves, written out by hand (the reference's 13, the symbol lists,
 /// `/meta`, three WebSockets and the service routes): the document must list these.
-const SERVED: [&str; 26] = [
+const SERVED: [&str; 28] = [
     "/",
+    "/chart",
+    "/chart/assets/{file}",
     "/health",
     "/metrics",
     "/openapi.json",
@@ -39,10 +41,15 @@ const SERVED: [&str; 26] = [
 ];
 
 fn concrete(template: &str) -> String {
+    let file = if template.starts_with("/chart/") {
+        "chart.css"
+    } else {
+        "redoc.standalone.js"
+    };
     template
         .replace("{symbol}", "AAPL")
         .replace("{count}", "3")
-        .replace("{file}", "redoc.standalone.js")
+        .replace("{file}", file)
 }
 
 /// The route template `path` (without its query) matches in `doc`.

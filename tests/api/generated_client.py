@@ -4,7 +4,7 @@ Usage: generated_client.py PACKAGE_DIR BASE_URL TOKEN PLAN_JSON
 
 PACKAGE_DIR is the generated package (its name is the import name). Every module under
 its `api` package is one operation; each is called with `sync_detailed`, the path
-parameters from the plan's "path" values, and then once more for each of the plan's extra
+parameters from the plan's "path" values (or its "path_by_operation" ones), and then once more for each of the plan's extra
 calls (query parameters given as JSON values, converted to the types the generated
 signature asks for). Prints one JSON object per call: the operation, the status code, the
 type of the parsed answer and a few facts about it (row count), for the test to check.
@@ -79,9 +79,10 @@ def main():
         function = operations[name].sync_detailed
         signature = inspect.signature(function)
         kwargs = {}
+        path_values = {**plan["path"], **plan.get("path_by_operation", {}).get(name, {})}
         for param in signature.parameters.values():
-            if param.name in plan["path"] and param.kind == param.POSITIONAL_OR_KEYWORD:
-                kwargs[param.name] = convert(plan["path"][param.name], param.annotation)
+            if param.name in path_values and param.kind == param.POSITIONAL_OR_KEYWORD:
+                kwargs[param.name] = convert(path_values[param.name], param.annotation)
         for key, value in query.items():
             param = signature.parameters[key]
             kwargs[key] = convert(value, param.annotation)
