@@ -88,7 +88,7 @@ fn guard(route: &'static Route, req: &ServiceRequest) -> bool {
     req.extensions_mut().insert(Endpoint(route.path));
     let token = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.access.token.clone());
+        .and_then(|s| s.access.token.as_deref());
     let Some(token) = token.filter(|_| route.access == Protection::Token) else {
         return true;
     };
