@@ -86,6 +86,8 @@ pub struct Settings {
     /// How long read-route answers may be reused (zero: never); writes through this
     /// process invalidate them at once.
     pub api_cache_ttl: Duration,
+    /// Most bytes the answer cache holds.
+    pub api_cache_bytes: usize,
 }
 
 /// A running platform.
@@ -186,7 +188,10 @@ impl App {
                 .then_some(feed_state),
             cache: Arc::new(crate::web::cache::ResponseCache::new(
                 settings.api_cache_ttl,
+                settings.api_cache_bytes,
+                &metrics,
             )),
+            pipeline: Arc::new(settings.symbols.clone()),
         };
         let (http_addr, server, server_task) = start_http(&settings.http_addr, state)?;
         Ok(Self {

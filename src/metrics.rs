@@ -1,6 +1,8 @@
 //! `Metrics`: every Prometheus series tickflow exports, registered once in one registry.
 //!
 //! Labels stay low-cardinality: intervals, reasons, tables, route templates; never symbols.
+//! Label values that come from a request (method, route, status) are mapped onto closed sets
+//! here ([`method_label`], [`status_label`], [`UNMATCHED`]), so no client can add series.
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -51,6 +53,10 @@ pub struct Metrics {
     pub api_errors: IntCounterVec,
     /// API latency by route template.
     pub api_latency: HistogramVec,
+    /// Bytes the API answer cache holds (keys, bodies and per-entry overhead).
+    pub api_cache_bytes: IntGauge,
+    /// Answers the API answer cache holds.
+    pub api_cache_entries: IntGauge,
     /// WebSocket clients, and clients closed for falling behind.
     pub ws_clients: IntGauge,
     pub ws_evicted: IntCounter,
@@ -201,6 +207,16 @@ impl Metrics {
                 )
                 .unwrap()
             ),
+            api_cache_bytes: reg!(
+                IntGauge::new(
+                    "api_cache_bytes",
+                    "Bytes held by the API answer cache (keys, bodies, per-entry overhead)"
+                )
+                .unwrap()
+            ),
+            api_cache_entries: reg!(
+                IntGauge::new("api_cache_entries", "Answers held by the API answer cache").unwrap()
+            ),
             ws_clients: reg!(IntGauge::new("ws_clients", "Connected WebSocket clients").unwrap()),
             ws_evicted: reg!(counter(
                 "ws_clients_evicted_total",
@@ -285,6 +301,22 @@ impl Metrics {
         self
     }
 
+    /// Counts one answered API request: `endpoint` is a route template or [`UNMATCHED`].
+    pub fn observe_api(&self, endpoint: &str, method: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
+        self.api_requests
+            .with_label_values(&[endpoint, method])
+            .inc();
+        if status >= 400 {
+            self.api_errors
+                .with_label_values(&[endpoint, method, status_label(status)])
+                .inc();
+        }
+        self.api_latency
+            .with_label_values(&[endpoint])
+            .observe(seconds);
+    }
+
     /// The text exposition of every series.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -293,6 +325,51 @@ impl Metrics {
             .encode_utf8(&self.registry.gather(), &mut out)
             .unwrap();
         out
+    }
+}
+
+/// The `endpoint` label of requests that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// HTTP methods kept as label values; anything else is `other`.
+const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// The `method` label: a standard method's name, or `other` for anything a client invents.
+pub fn method_label(method: &str) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Status codes the API answers with, kept as label values; others count by class.
+const KNOWN_STATUSES: [(u16, &str); 12] = [
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (408, "408"),
+    (413, "413"),
+    (422, "422"),
+    (429, "429"),
+    (500, "500"),
+    (502, "502"),
+    (503, "503"),
+];
+
+/// The `status` label: a known code, else its class (`4xx`, `5xx`, …).
+pub fn status_label(status: u16) -> &'static str {
+    if let Some((_, label)) = KNOWN_STATUSES.iter().find(|(code, _)| *code == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -315,5 +392,36 @@ mod tests {
                 "{series} missing from:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn invented_methods_and_statuses_fall_into_closed_sets() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("get"), "other", "methods are case-sensitive");
+        assert_eq!(method_label("FOO"), "other");
+        assert_eq!(status_label(422), "422");
+        assert_eq!(status_label(418), "4xx");
+        assert_eq!(status_label(599), "5xx");
+        assert_eq!(status_label(999), "5xx");
+    }
+
+    #[test]
+    fn api_series_stay_bounded_whatever_clients_send() {
+        let m = Metrics::new();
+        for i in 0..100 {
+            m.observe_api(UNMATCHED, &format!("M{i}"), 400 + (i % 200) as u16, 0.001);
+        }
+        let series = m
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("api_") && !l.starts_with('#'))
+            .count();
+        m.observe_api(UNMATCHED, "ANOTHER", 450, 0.001);
+        let after = m
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("api_") && !l.starts_with('#'))
+            .count();
+        assert_eq!(series, after);
     }
 }

@@ -16,8 +16,10 @@ use std::time::Duration;
 /// Options of `tickflow bars`.
 #[derive(Debug, clap::Args)]
 pub struct BarsArgs {
-    /// Trades CSV (optionally gzip): header with ts,price,volume; file order is trade order;
-    /// volume is the trade size.
+    /// Trades CSV (optionally gzip): header with ts,price,volume in any case (the time column
+    /// may also be named timestamp, as in the API's CSV, or Date / Datetime); file order is
+    /// trade order, read backwards when the file is newest first (its first trade later than
+    /// its last, as the API answers); volume is the trade size.
     #[arg(long)]
     pub input: PathBuf,
     /// Bar interval: 1m 5m 15m 30m 1h 4h 1d (or 1min … 1day, or minutes).
@@ -40,8 +42,9 @@ pub struct BarsArgs {
     pub allowed_lateness: Duration,
 }
 
-/// Streams trades through a [`BarBuilder`] and writes each bar once, in its final form:
-/// a bar is written when no trade can revise it any more (or at the end of the file).
+/// Reads the trades, then runs them through a [`BarBuilder`] in trade order and writes each
+/// bar once, in its final form: a bar is written when no trade can revise it any more (or
+/// at the end of the file).
 pub(crate) fn run(args: &BarsArgs) -> anyhow::Result<()> {
     let mut reader = open_input(&args.input)?;
     let cols = column_indexes(&mut reader, ["ts", "price", "volume"])?;
@@ -60,8 +63,8 @@ pub(crate) fn run(args: &BarsArgs) -> anyhow::Result<()> {
     // Bars emitted but still revisable, oldest first; bounded by the allowed lateness.
     let mut pending: VecDeque<Bar> = VecDeque::new();
     let mut events = Vec::new();
+    let mut ticks = Vec::new();
     let mut record = csv::ByteRecord::new();
-    let (mut trades, mut late, mut outside) = (0u64, 0u64, 0u64);
     while reader
         .read_byte_record(&mut record)
         .with_context(|| format!("cannot read {}", args.input.display()))?
@@ -71,9 +74,16 @@ pub(crate) fn run(args: &BarsArgs) -> anyhow::Result<()> {
             .with_context(|| format!("line {line}: bad ts"))?;
         let price = number(&record, cols[1], "price", line)?;
         let size = number(&record, cols[2], "volume", line)?;
-        let tick =
-            Tick::new(symbol, ts, price, size, source).with_context(|| format!("line {line}"))?;
-        match builder.on_tick(&tick, &mut events) {
+        ticks.push(
+            Tick::new(symbol, ts, price, size, source).with_context(|| format!("line {line}"))?,
+        );
+    }
+    if ticks.first().map(Tick::ts) > ticks.last().map(Tick::ts) {
+        ticks.reverse();
+    }
+    let (mut trades, mut late, mut outside) = (0u64, 0u64, 0u64);
+    for tick in &ticks {
+        match builder.on_tick(tick, &mut events) {
             TickOutcome::LateDropped => late += 1,
             TickOutcome::OutsideSession => outside += 1,
             TickOutcome::Applied | TickOutcome::Revised => trades += 1,

@@ -39,7 +39,12 @@ pub(crate) fn open_output(path: Option<&Path>) -> anyhow::Result<BufWriter<Box<d
     Ok(BufWriter::with_capacity(1 << 16, sink))
 }
 
-/// Positions of `wanted` columns in the header (case-insensitive).
+/// Names the time column (`ts`) may have: the API's CSV calls it `timestamp`, common
+/// exports `Date` or `Datetime` (first match wins, in this order).
+const TIME_COLUMNS: [&str; 5] = ["ts", "timestamp", "datetime", "date", "time"];
+
+/// Positions of `wanted` columns in the header (case-insensitive); `ts` is also found under
+/// the names of [`TIME_COLUMNS`].
 ///
 /// # Errors
 /// When a column is missing: the message lists the header found.
@@ -62,13 +67,23 @@ pub(crate) fn column_indexes<const N: usize>(
         .collect();
     let mut out = [0; N];
     for (slot, want) in out.iter_mut().zip(wanted) {
-        *slot = names.iter().position(|n| n == want).with_context(|| {
-            format!(
-                "line 1: the header has no {want:?} column (expected {}; found {})",
-                wanted.join(","),
-                names.join(",")
-            )
-        })?;
+        let accepted: &[&str] = if want == "ts" {
+            &TIME_COLUMNS
+        } else {
+            std::slice::from_ref(&want)
+        };
+        *slot = accepted
+            .iter()
+            .find_map(|a| names.iter().position(|n| n == a))
+            .with_context(|| {
+                let quoted: Vec<String> = accepted.iter().map(|a| format!("{a:?}")).collect();
+                format!(
+                    "line 1: the header has no {} column (expected {}; found {})",
+                    quoted.join(" or "),
+                    wanted.join(","),
+                    names.join(",")
+                )
+            })?;
     }
     Ok(out)
 }

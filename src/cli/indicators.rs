@@ -11,8 +11,10 @@ use std::path::PathBuf;
 /// Options of `tickflow indicators`.
 #[derive(Debug, clap::Args)]
 pub struct IndicatorsArgs {
-    /// Bars CSV (optionally gzip): header with ts,open,high,low,close,volume in any order;
-    /// ts as a date, a date-time or epoch seconds/ms; rows in time order.
+    /// Bars CSV (optionally gzip): header with ts,open,high,low,close,volume in any order and
+    /// case (the time column may also be named timestamp, as in the API's CSV, or Date /
+    /// Datetime, as in common exports); ts as a date, a date-time or epoch seconds/ms; rows
+    /// in time order, oldest or newest first (the API's order).
     #[arg(long)]
     pub input: PathBuf,
     /// Where to write; stdout when absent.
@@ -43,10 +45,9 @@ pub(crate) fn run(args: &IndicatorsArgs) -> anyhow::Result<()> {
     }
     out.write_all(b"\n")?;
 
-    let mut indicators = BarIndicators::new(args.interval, args.calendar);
+    // Every row first: a file newest first (as the API answers) is read backwards.
+    let mut bars: Vec<(u64, Timestamp, String, Ohlcv)> = Vec::new();
     let mut record = csv::ByteRecord::new();
-    let mut prev: Option<Timestamp> = None;
-    let mut rows = 0u64;
     while reader
         .read_byte_record(&mut record)
         .with_context(|| format!("cannot read {}", args.input.display()))?
@@ -55,22 +56,35 @@ pub(crate) fn run(args: &IndicatorsArgs) -> anyhow::Result<()> {
         let ts_text = cell(&record, cols[0], "ts", line)?;
         let ts =
             parse_timestamp(ts_text, args.tz).with_context(|| format!("line {line}: bad ts"))?;
-        if let Some(p) = prev
-            && ts <= p
-        {
-            bail!(
-                "line {line}: ts {ts_text:?} is not after the previous row's; sort the file by time"
-            );
-        }
-        prev = Some(ts);
-        let bar = parse_bar(&record, &cols, line)?;
-        let values = indicators.update(ts, &bar, None);
+        bars.push((
+            line,
+            ts,
+            ts_text.to_owned(),
+            parse_bar(&record, &cols, line)?,
+        ));
+    }
+    if bars.first().map(|b| b.1) > bars.last().map(|b| b.1) {
+        bars.reverse();
+    }
+    if let Some(w) = bars.windows(2).find(|w| w[1].1 <= w[0].1) {
+        bail!(
+            "line {}: ts {:?} is not after line {}'s {:?}; sort the file by time",
+            w[1].0,
+            w[1].2,
+            w[0].0,
+            w[0].2
+        );
+    }
+
+    let mut indicators = BarIndicators::new(args.interval, args.calendar);
+    let rows = bars.len();
+    for (_, ts, ts_text, bar) in &bars {
+        let values = indicators.update(*ts, bar, None);
         out.write_all(ts_text.as_bytes())?;
         for v in values.as_array() {
             write_cell(&mut out, *v)?;
         }
         out.write_all(b"\n")?;
-        rows += 1;
     }
     out.flush()?;
     tracing::info!(rows, input = %args.input.display(), "indicators written");

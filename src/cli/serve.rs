@@ -111,6 +111,10 @@ pub struct ServeArgs {
     /// other instances and for default windows that end "now".
     #[arg(long, env = "TICKFLOW_API_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub api_cache_ttl: Duration,
+    /// Most bytes the answer cache holds (keys, bodies and per-entry overhead counted;
+    /// e.g. 64MiB, 512KiB, or a plain byte count).
+    #[arg(long, env = "TICKFLOW_API_CACHE_BYTES", default_value = "64MiB", value_parser = crate::web::cache::parse_bytes)]
+    pub api_cache_bytes: usize,
     /// Allowed CORS origins (comma-separated); `*` allows any origin without credentials.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
     pub cors_origins: Vec<String>,
@@ -210,6 +214,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             memory_limits: MemoryLimits::default(),
             api_cache_ttl: self.api_cache_ttl,
+            api_cache_bytes: self.api_cache_bytes,
             access: crate::web::Access {
                 token: self.api_token.clone().filter(|t| !t.trim().is_empty()),
                 cors_origins: self

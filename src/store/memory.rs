@@ -1,11 +1,18 @@
 //! `MemoryStore`: the store when no database is configured. Same tables, same upsert and
-//! retention rules as PostgreSQL, bounded in rows so a long run cannot exhaust memory.
+//! retention rules as PostgreSQL, bounded in rows so a long run cannot exhaust memory; and
+//! the same queries (`store::query`), answered from those tables.
 
 use crate::domain::{Bar, Interval, Symbol, Timestamp};
 use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, TickRecord};
+use crate::store::postgres::session_date;
+use crate::store::query::{
+    AnalyticsRow, BarRow, DateRange, RealtimeRow, SeriesStats, SymbolStats, TickRow, TimeRange,
+};
 use crate::store::series::Series;
 use crate::store::{Generations, Retention, WriteStats};
+use chrono::NaiveDate;
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 /// Row limits per series (per symbol, or per symbol and interval); the oldest rows go first.
@@ -154,5 +161,222 @@ impl MemoryStore {
             }
         }
         deleted
+    }
+}
+
+// The read side: the queries of `store::query`, on the tables above.
+
+/// Newest-first rows of a map range, at most `limit`.
+fn newest<'a, K: Ord + 'a, V: 'a>(
+    iter: impl DoubleEndedIterator<Item = (&'a K, &'a V)>,
+    limit: i64,
+) -> impl Iterator<Item = &'a V> {
+    iter.rev()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(_, v)| v)
+}
+
+impl MemoryStore {
+    pub(crate) fn ticks(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<TickRow> {
+        // unwrap: a poisoned lock means a panic already took a writer down; see `write`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.ticks.get(&symbol) else {
+            return Vec::new();
+        };
+        let lo = range
+            .from
+            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
+        let hi = range
+            .to
+            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        newest(series.range(lo, hi), limit)
+            .map(|r| TickRow {
+                symbol: symbol.to_string(),
+                ts: r.tick.ts(),
+                price: r.tick.price(),
+                volume: r.tick.size(),
+                source: r.tick.source().to_string(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn realtime(
+        &self,
+        symbol: Symbol,
+        range: TimeRange,
+        limit: i64,
+    ) -> Vec<RealtimeRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.realtime.get(&symbol) else {
+            return Vec::new();
+        };
+        let lo = range
+            .from
+            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
+        let hi = range
+            .to
+            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        newest(series.range(lo, hi), limit)
+            .map(|r| RealtimeRow {
+                symbol: symbol.to_string(),
+                ts: r.ts,
+                price: r.price,
+                values: *r.values.as_array(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn symbols(&self) -> Vec<SymbolStats> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let mut out: Vec<SymbolStats> = t
+            .ticks
+            .iter()
+            .filter_map(|(s, series)| {
+                let ((first, _), (last, _)) = series.key_span()?;
+                Some(SymbolStats {
+                    symbol: s.to_string(),
+                    tick_count: series.len() as i64,
+                    first_seen: first,
+                    last_seen: last,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        out
+    }
+
+    pub(crate) fn bar_series(&self) -> Vec<SeriesStats> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let mut out: Vec<SeriesStats> = t
+            .bars
+            .iter()
+            .filter_map(|((symbol, interval), series)| {
+                let (first, last) = series.key_span()?;
+                Some(SeriesStats {
+                    symbol: symbol.to_string(),
+                    interval: *interval,
+                    bars: series.len() as i64,
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.symbol, a.interval).cmp(&(&b.symbol, b.interval)));
+        out
+    }
+
+    pub(crate) fn bars(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> Vec<BarRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.bars.get(&(symbol, interval)) else {
+            return Vec::new();
+        };
+        newest(
+            series.iter().filter(|(start, _)| range.contains(**start)),
+            limit,
+        )
+        .map(|b| bar_row(b, None))
+        .collect()
+    }
+
+    pub(crate) fn daily_bars(&self, symbol: Symbol, dates: DateRange, limit: i64) -> Vec<BarRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.bars.get(&(symbol, Interval::D1)) else {
+            return Vec::new();
+        };
+        newest(
+            series
+                .iter()
+                .filter(|(_, b)| dates.contains(session_date(b.start, b.end))),
+            limit,
+        )
+        .map(|b| bar_row(b, Some(session_date(b.start, b.end))))
+        .collect()
+    }
+
+    pub(crate) fn analytics(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        range: TimeRange,
+        limit: i64,
+    ) -> Vec<AnalyticsRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.analytics.get(&(symbol, interval)) else {
+            return Vec::new();
+        };
+        newest(
+            series.iter().filter(|(start, _)| range.contains(**start)),
+            limit,
+        )
+        .map(|a| AnalyticsRow {
+            symbol: symbol.to_string(),
+            start: a.start,
+            date: None,
+            price: a.price,
+            values: *a.values.as_array(),
+        })
+        .collect()
+    }
+
+    pub(crate) fn daily_analytics(
+        &self,
+        symbol: Symbol,
+        dates: DateRange,
+        limit: i64,
+    ) -> Vec<AnalyticsRow> {
+        // unwrap: see `ticks`.
+        let t = self.tables.lock().unwrap();
+        let Some(series) = t.analytics.get(&(symbol, Interval::D1)) else {
+            return Vec::new();
+        };
+        newest(
+            series
+                .iter()
+                .filter(|(_, a)| dates.contains(session_date(a.start, a.end))),
+            limit,
+        )
+        .map(|a| AnalyticsRow {
+            symbol: symbol.to_string(),
+            start: a.start,
+            date: Some(session_date(a.start, a.end)),
+            price: a.price,
+            values: *a.values.as_array(),
+        })
+        .collect()
+    }
+}
+
+fn bar_row(b: &crate::domain::Bar, date: Option<NaiveDate>) -> BarRow {
+    BarRow {
+        symbol: b.symbol.to_string(),
+        start: b.start,
+        date,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+        trades: b.trades as i64,
+        vwap: b.vwap(),
+        revision: b.revision as i32,
+        // The memory store keeps no source: a bar without trades was backfilled.
+        source: if b.trades == 0 {
+            "backfill"
+        } else {
+            "aggregator"
+        }
+        .to_owned(),
     }
 }

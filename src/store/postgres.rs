@@ -10,7 +10,7 @@ use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, Se
 use crate::store::{Generations, Retention, WriteStats, migrations};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use futures_util::pin_mut;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +19,19 @@ use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
+
+/// Longest wait for a connection from the pool (all in use): then the caller fails (the
+/// API answers 503, the writer retries) instead of queueing forever.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest a new connection (TCP, TLS, startup) or a pooled one's check may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Idle time before the first TCP keepalive probe, then between probes, and how many
+/// unanswered probes close the connection (about a minute for a vanished peer).
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Longest sent data may stay unacknowledged before the connection is closed.
+const TCP_USER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A pooled PostgreSQL store. Clones share the pool.
 #[derive(Clone)]
@@ -64,7 +77,16 @@ impl PgStore {
     /// # Errors
     /// When the URL is invalid, the server cannot be reached, or a migration fails.
     pub async fn connect(url: &str, max_connections: usize) -> anyhow::Result<Self> {
-        let config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
+        let mut config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
+        // A peer that vanishes without closing (a network partition) is noticed: TCP
+        // keepalives on idle connections, a bound on unacknowledged writes.
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
+            .tcp_user_timeout(TCP_USER_TIMEOUT);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -74,6 +96,10 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .context("cannot build the connection pool")?;
         let mut client = pool.get().await.context("cannot connect to PostgreSQL")?;

@@ -1,13 +1,17 @@
 //! The read side of the store, shared by PostgreSQL and the memory store so the API serves
 //! both the same way. Every query returns rows newest first, at most `limit`.
+//!
+//! PostgreSQL reads are bounded in time ([`READ_TIMEOUT`], pool checkout included): a
+//! database that stops answering (a silent network partition) makes a read fail in bounded
+//! time, and the connection it hung on is dropped from the pool rather than reused.
 
 use crate::domain::indicators::{BAR_INDICATOR_COUNT, BAR_INDICATOR_NAMES};
 use crate::domain::tick_metrics::{TICK_METRIC_COUNT, TICK_METRIC_NAMES};
 use crate::domain::{Interval, Symbol, Timestamp};
-use crate::store::postgres::session_date;
-use crate::store::{MemoryStore, PgStore, Store};
+use crate::store::{PgStore, Store};
+use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use std::ops::Bound;
+use std::time::Duration;
 
 /// An inclusive range of instants; either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,7 +21,7 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    fn contains(&self, t: Timestamp) -> bool {
+    pub(crate) fn contains(&self, t: Timestamp) -> bool {
         self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t <= to)
     }
 
@@ -37,13 +41,13 @@ pub struct DateRange {
 }
 
 impl DateRange {
-    fn contains(&self, d: NaiveDate) -> bool {
+    pub(crate) fn contains(&self, d: NaiveDate) -> bool {
         self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t)
     }
 }
 
 /// A stored trade.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TickRow {
     pub symbol: String,
     pub ts: Timestamp,
@@ -53,7 +57,7 @@ pub struct TickRow {
 }
 
 /// Stored realtime metrics of one trade.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RealtimeRow {
     pub symbol: String,
     pub ts: Timestamp,
@@ -62,7 +66,7 @@ pub struct RealtimeRow {
 }
 
 /// A stored bar (intraday: `date` is `None`; daily: the session date).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BarRow {
     pub symbol: String,
     pub start: Timestamp,
@@ -79,7 +83,7 @@ pub struct BarRow {
 }
 
 /// Stored analytics of one bar.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalyticsRow {
     pub symbol: String,
     pub start: Timestamp,
@@ -96,6 +100,20 @@ pub struct SymbolStats {
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
 }
+
+/// What is stored of one bar series (a symbol's bars of one interval).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesStats {
+    pub symbol: String,
+    pub interval: Interval,
+    pub bars: i64,
+    /// Start of the first and the last bar (a daily bar's session start).
+    pub first: Timestamp,
+    pub last: Timestamp,
+}
+
+/// Longest a PostgreSQL read may take, from pool checkout to the last row.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn ts(d: DateTime<Utc>) -> Timestamp {
     Timestamp::from_datetime(&d)
@@ -142,6 +160,17 @@ impl Store {
         match self {
             Self::Postgres(pg) => pg.symbols().await,
             Self::Memory(m) => Ok(m.symbols()),
+        }
+    }
+
+    /// Every bar series stored (intraday and daily), by symbol then interval.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn bar_series(&self) -> anyhow::Result<Vec<SeriesStats>> {
+        match self {
+            Self::Postgres(pg) => pg.bar_series().await,
+            Self::Memory(m) => Ok(m.bar_series()),
         }
     }
 
@@ -212,15 +241,50 @@ impl Store {
     }
 }
 
-/// Runs `sql` as a statement prepared once per connection (one round trip per query).
+/// Runs `sql` as a statement prepared once per connection (one round trip per query),
+/// within [`READ_TIMEOUT`] of the call.
 async fn cached_query(
     store: &PgStore,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> anyhow::Result<Vec<tokio_postgres::Row>> {
-    let client = store.pool().get().await?;
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query(&statement, params).await?)
+    bounded_query(store, sql, params, false).await
+}
+
+/// [`cached_query`], with `no_jit`: in a transaction with JIT compilation off. A query
+/// whose cost estimate is high but whose work is a handful of index probes (the catalog's)
+/// would otherwise spend more compiling (~140 ms measured) than running.
+async fn bounded_query(
+    store: &PgStore,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    no_jit: bool,
+) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    let mut client = tokio::time::timeout_at(deadline, store.pool().get())
+        .await
+        .map_err(|_| anyhow::anyhow!("no connection within {READ_TIMEOUT:?}"))?
+        .context("cannot get a connection")?;
+    let run = async {
+        if !no_jit {
+            let statement = client.prepare_cached(sql).await?;
+            return client.query(&statement, params).await;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL jit = off").await?;
+        let statement = tx.prepare_cached(sql).await?;
+        let rows = tx.query(&statement, params).await?;
+        tx.commit().await?;
+        Ok(rows)
+    };
+    match tokio::time::timeout_at(deadline, run).await {
+        Ok(rows) => Ok(rows.context("query failed")?),
+        Err(_) => {
+            // The connection may hang on a dead peer: drop it instead of pooling it again.
+            drop(deadpool_postgres::Object::take(client));
+            anyhow::bail!("query did not finish within {READ_TIMEOUT:?}")
+        }
+    }
 }
 
 fn metric_values(row: &tokio_postgres::Row, first: usize) -> [Option<f64>; TICK_METRIC_COUNT] {
@@ -295,6 +359,60 @@ impl PgStore {
                 last_seen: ts(r.get(3)),
             })
             .collect())
+    }
+
+    /// Each series found by a skip scan of the primary keys (one index probe per series, no
+    /// scan of the rows), its count by an index-only count of its key range, its first and
+    /// last bar by one index probe each.
+    async fn bar_series(&self) -> anyhow::Result<Vec<SeriesStats>> {
+        let rows = bounded_query(
+            self,
+            r#"WITH RECURSIVE series AS (
+                 (SELECT symbol, interval_minutes FROM intraday_ohlcv ORDER BY symbol, interval_minutes LIMIT 1)
+                 UNION ALL
+                 SELECT n.symbol, n.interval_minutes FROM series s, LATERAL (
+                   SELECT symbol, interval_minutes FROM intraday_ohlcv
+                   WHERE (symbol, interval_minutes) > (s.symbol, s.interval_minutes)
+                   ORDER BY symbol, interval_minutes LIMIT 1) n
+               ), days AS (
+                 (SELECT symbol FROM historical_ohlcv ORDER BY symbol LIMIT 1)
+                 UNION ALL
+                 SELECT n.symbol FROM days d, LATERAL (
+                   SELECT symbol FROM historical_ohlcv WHERE symbol > d.symbol ORDER BY symbol LIMIT 1) n
+               )
+               SELECT s.symbol, s.interval_minutes,
+                 (SELECT count(*) FROM intraday_ohlcv b WHERE b.symbol = s.symbol AND b.interval_minutes = s.interval_minutes),
+                 (SELECT min("timestamp") FROM intraday_ohlcv b WHERE b.symbol = s.symbol AND b.interval_minutes = s.interval_minutes),
+                 (SELECT max("timestamp") FROM intraday_ohlcv b WHERE b.symbol = s.symbol AND b.interval_minutes = s.interval_minutes)
+               FROM series s
+               UNION ALL
+               SELECT d.symbol, 1440,
+                 (SELECT count(*) FROM historical_ohlcv b WHERE b.symbol = d.symbol),
+                 (SELECT session_start FROM historical_ohlcv b WHERE b.symbol = d.symbol ORDER BY "timestamp" LIMIT 1),
+                 (SELECT session_start FROM historical_ohlcv b WHERE b.symbol = d.symbol ORDER BY "timestamp" DESC LIMIT 1)
+               FROM days d"#,
+            &[],
+            true,
+        )
+        .await?;
+        let mut out: Vec<SeriesStats> = rows
+            .iter()
+            .filter_map(|r| {
+                let minutes: i32 = r.get(1);
+                // A series deleted between the scan and its probes has no first bar: skip it.
+                let first: Option<DateTime<Utc>> = r.get(3);
+                let last: Option<DateTime<Utc>> = r.get(4);
+                Some(SeriesStats {
+                    symbol: r.get(0),
+                    interval: Interval::from_minutes(u32::try_from(minutes).ok()?)?,
+                    bars: r.get(2),
+                    first: ts(first?),
+                    last: ts(last?),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.symbol, a.interval).cmp(&(&b.symbol, b.interval)));
+        Ok(out)
     }
 
     async fn bars(
@@ -404,189 +522,5 @@ impl PgStore {
                 values: indicator_values(&r.get(4)),
             })
             .collect())
-    }
-}
-
-/// Newest-first rows of a map range, at most `limit`.
-fn newest<'a, K: Ord + 'a, V: 'a>(
-    iter: impl DoubleEndedIterator<Item = (&'a K, &'a V)>,
-    limit: i64,
-) -> impl Iterator<Item = &'a V> {
-    iter.rev()
-        .take(usize::try_from(limit).unwrap_or(0))
-        .map(|(_, v)| v)
-}
-
-impl MemoryStore {
-    fn ticks(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<TickRow> {
-        // unwrap: a poisoned lock means a panic already took a writer down; see `write`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.ticks.get(&symbol) else {
-            return Vec::new();
-        };
-        let lo = range
-            .from
-            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
-        let hi = range
-            .to
-            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
-        newest(series.range(lo, hi), limit)
-            .map(|r| TickRow {
-                symbol: symbol.to_string(),
-                ts: r.tick.ts(),
-                price: r.tick.price(),
-                volume: r.tick.size(),
-                source: r.tick.source().to_string(),
-            })
-            .collect()
-    }
-
-    fn realtime(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<RealtimeRow> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.realtime.get(&symbol) else {
-            return Vec::new();
-        };
-        let lo = range
-            .from
-            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
-        let hi = range
-            .to
-            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
-        newest(series.range(lo, hi), limit)
-            .map(|r| RealtimeRow {
-                symbol: symbol.to_string(),
-                ts: r.ts,
-                price: r.price,
-                values: *r.values.as_array(),
-            })
-            .collect()
-    }
-
-    fn symbols(&self) -> Vec<SymbolStats> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let mut out: Vec<SymbolStats> = t
-            .ticks
-            .iter()
-            .filter_map(|(s, series)| {
-                let ((first, _), (last, _)) = series.key_span()?;
-                Some(SymbolStats {
-                    symbol: s.to_string(),
-                    tick_count: series.len() as i64,
-                    first_seen: first,
-                    last_seen: last,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        out
-    }
-
-    fn bars(
-        &self,
-        symbol: Symbol,
-        interval: Interval,
-        range: TimeRange,
-        limit: i64,
-    ) -> Vec<BarRow> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.bars.get(&(symbol, interval)) else {
-            return Vec::new();
-        };
-        newest(
-            series.iter().filter(|(start, _)| range.contains(**start)),
-            limit,
-        )
-        .map(|b| bar_row(b, None))
-        .collect()
-    }
-
-    fn daily_bars(&self, symbol: Symbol, dates: DateRange, limit: i64) -> Vec<BarRow> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.bars.get(&(symbol, Interval::D1)) else {
-            return Vec::new();
-        };
-        newest(
-            series
-                .iter()
-                .filter(|(_, b)| dates.contains(session_date(b.start, b.end))),
-            limit,
-        )
-        .map(|b| bar_row(b, Some(session_date(b.start, b.end))))
-        .collect()
-    }
-
-    fn analytics(
-        &self,
-        symbol: Symbol,
-        interval: Interval,
-        range: TimeRange,
-        limit: i64,
-    ) -> Vec<AnalyticsRow> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.analytics.get(&(symbol, interval)) else {
-            return Vec::new();
-        };
-        newest(
-            series.iter().filter(|(start, _)| range.contains(**start)),
-            limit,
-        )
-        .map(|a| AnalyticsRow {
-            symbol: symbol.to_string(),
-            start: a.start,
-            date: None,
-            price: a.price,
-            values: *a.values.as_array(),
-        })
-        .collect()
-    }
-
-    fn daily_analytics(&self, symbol: Symbol, dates: DateRange, limit: i64) -> Vec<AnalyticsRow> {
-        // unwrap: see `ticks`.
-        let t = self.tables.lock().unwrap();
-        let Some(series) = t.analytics.get(&(symbol, Interval::D1)) else {
-            return Vec::new();
-        };
-        newest(
-            series
-                .iter()
-                .filter(|(_, a)| dates.contains(session_date(a.start, a.end))),
-            limit,
-        )
-        .map(|a| AnalyticsRow {
-            symbol: symbol.to_string(),
-            start: a.start,
-            date: Some(session_date(a.start, a.end)),
-            price: a.price,
-            values: *a.values.as_array(),
-        })
-        .collect()
-    }
-}
-
-fn bar_row(b: &crate::domain::Bar, date: Option<NaiveDate>) -> BarRow {
-    BarRow {
-        symbol: b.symbol.to_string(),
-        start: b.start,
-        date,
-        open: b.open,
-        high: b.high,
-        low: b.low,
-        close: b.close,
-        volume: b.volume,
-        trades: b.trades as i64,
-        vwap: b.vwap(),
-        revision: b.revision as i32,
-        // The memory store keeps no source: a bar without trades was backfilled.
-        source: if b.trades == 0 {
-            "backfill"
-        } else {
-            "aggregator"
-        }
-        .to_owned(),
     }
 }

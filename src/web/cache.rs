@@ -1,209 +1,299 @@
-//! `ResponseCache`: recent answers of the read API, reused while the table they were read
-//! from has not changed.
+//! `ResponseCache`: recent answers of the read routes, reused while the table they were read
+//! from has not changed, bounded in bytes.
 //!
 //! Dashboards poll the same few URLs many times a second; each answer is a database query
-//! and tens of kilobytes of JSON. An answer is kept with the [`Generations`] count of its
-//! table at the time it was read, and reused only while that count is unchanged (no write
-//! through this process since) and for at most `ttl` (writes by other instances, and routes
-//! whose default window ends "now"). Only complete `200` answers up to 1 MiB are kept, at
-//! most `MAX_ENTRIES` of them.
+//! and tens of kilobytes of JSON. An answer is kept with the [`crate::store::Generations`]
+//! count of its table at the time it was read, and reused only while that count is unchanged
+//! (no write through this process since) and for at most `ttl` (writes by other instances,
+//! and routes whose default window ends "now").
+//!
+//! The key is the route and its *validated* parameters (see `dispatch::dispatch`), so unknown
+//! parameters never reach it (they are refused first) and spellings of one request
+//! (`limit=05`, reordered parameters) share one entry. Whatever clients send, the cache holds
+//! at most `max_bytes`, counting keys, bodies, headers and a fixed overhead per entry:
+//! expired entries go on every insert (entries expire in insertion order, so that is a pop
+//! from the front of a queue), then the oldest until the new one fits.
+//!
+//! Written by hand: the cache crates either bound entries only eventually (moka's
+//! housekeeping) or have no expiry (quick_cache), and this one also checks write
+//! generations; the whole policy is the queue below.
 
-use crate::store::{Generations, TableKind};
-use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use crate::metrics::Metrics;
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use prometheus::IntGauge;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Entries kept at most; when full, expired ones go, then the oldest.
-const MAX_ENTRIES: usize = 4096;
-/// Largest body kept.
-const MAX_BODY: u64 = 1 << 20;
+/// Largest body kept: a bigger answer is served but not kept.
+pub const MAX_BODY: usize = 1 << 20;
+/// Default bound of the whole cache (`--api-cache-bytes`).
+pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
+/// Bytes counted per entry on top of its key, body and headers: the entry itself, its map
+/// slot, the key's reference count and its queue record.
+const ENTRY_OVERHEAD: usize = 192;
+/// Bytes counted for a queue record whose entry was replaced (until it leaves the queue).
+const RECORD_OVERHEAD: usize = 32;
+
+/// A kept answer: a `200` with these headers and body.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub content_type: Option<HeaderValue>,
+    /// `Content-Disposition` of CSV answers.
+    pub disposition: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+impl Kept {
+    fn cost(&self, key: &str) -> usize {
+        let header = |h: &Option<HeaderValue>| h.as_ref().map_or(0, HeaderValue::len);
+        ENTRY_OVERHEAD
+            + key.len()
+            + self.body.len()
+            + header(&self.content_type)
+            + header(&self.disposition)
+    }
+}
 
 struct Entry {
+    /// Which queue record is this entry's (older records of the key are stale).
+    stamp: u64,
     generation: u64,
     at: Instant,
-    content_type: Option<HeaderValue>,
-    body: Bytes,
+    kept: Kept,
+    cost: usize,
 }
 
-/// The cache; `ttl` zero disables it.
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Arc<str>, Entry>,
+    /// One record per insert, oldest first.
+    order: VecDeque<(Arc<str>, u64)>,
+    /// Bytes counted for every entry and every stale record.
+    bytes: usize,
+    next_stamp: u64,
+}
+
+impl Inner {
+    /// Removes the oldest queue record (and its entry, when the record is the entry's).
+    fn pop_oldest(&mut self) -> bool {
+        let Some((key, stamp)) = self.order.pop_front() else {
+            return false;
+        };
+        match self.entries.get(&key) {
+            Some(e) if e.stamp == stamp => {
+                self.bytes -= e.cost;
+                self.entries.remove(&key);
+            }
+            _ => self.bytes -= RECORD_OVERHEAD,
+        }
+        true
+    }
+
+    /// Whether the oldest record belongs to an expired entry or is stale.
+    fn oldest_is_dead(&self, ttl: Duration) -> bool {
+        self.order.front().is_some_and(|(key, stamp)| {
+            self.entries
+                .get(key)
+                .is_none_or(|e| e.stamp != *stamp || e.at.elapsed() >= ttl)
+        })
+    }
+}
+
+/// The cache; `ttl` zero disables it. Shared by every worker thread (one lock; every
+/// critical section is a few map and queue operations, no await inside).
 pub struct ResponseCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-/// The table a read route answers from, or `None` for routes not cached.
-pub fn table_of(path: &str) -> Option<TableKind> {
-    let rest = path.strip_prefix("/api/v2/")?;
-    let (section, rest) = rest.split_once('/')?;
-    Some(match (section, rest.split('/').next()?) {
-        ("realtime", "analytics") => TableKind::Realtime,
-        ("realtime", _) => TableKind::Ticks,
-        ("intraday" | "historical", "prices") => TableKind::Bars,
-        ("intraday" | "historical", "analytics") => TableKind::Analytics,
-        _ => return None,
-    })
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+    bytes_gauge: IntGauge,
+    entries_gauge: IntGauge,
 }
 
 impl ResponseCache {
-    /// A cache keeping answers for at most `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache keeping answers for at most `ttl`, in at most `max_bytes`, reporting its size
+    /// to `metrics` (`api_cache_bytes`, `api_cache_entries`).
+    pub fn new(ttl: Duration, max_bytes: usize, metrics: &Metrics) -> Self {
         Self {
             ttl,
-            entries: Mutex::default(),
+            max_bytes,
+            inner: Mutex::default(),
+            bytes_gauge: metrics.api_cache_bytes.clone(),
+            entries_gauge: metrics.api_cache_entries.clone(),
         }
     }
 
     /// Whether it keeps anything.
     pub fn enabled(&self) -> bool {
-        !self.ttl.is_zero()
+        !self.ttl.is_zero() && self.max_bytes > 0
     }
 
     /// The answer kept for `key`, if still current at `generation`.
-    pub fn get(&self, key: &str, generation: u64) -> Option<(Option<HeaderValue>, Bytes)> {
+    pub fn get(&self, key: &str, generation: u64) -> Option<Kept> {
         // unwrap: no code panics while holding the lock.
-        let entries = self.entries.lock().unwrap();
-        let e = entries.get(key)?;
-        (e.generation == generation && e.at.elapsed() < self.ttl)
-            .then(|| (e.content_type.clone(), e.body.clone()))
+        let inner = self.inner.lock().unwrap();
+        let e = inner.entries.get(key)?;
+        (e.generation == generation && e.at.elapsed() < self.ttl).then(|| e.kept.clone())
     }
 
-    /// Keeps an answer read at `generation`.
-    pub fn put(
-        &self,
-        key: String,
-        generation: u64,
-        content_type: Option<HeaderValue>,
-        body: Bytes,
-    ) {
-        // unwrap: see `get`.
-        let mut entries = self.entries.lock().unwrap();
-        if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, e| e.at.elapsed() < ttl);
-            if entries.len() >= MAX_ENTRIES
-                && let Some(oldest) = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.at)
-                    .map(|(k, _)| k.clone())
-            {
-                entries.remove(&oldest);
-            }
+    /// Keeps an answer read at `generation`, unless it alone exceeds the bound.
+    pub fn put(&self, key: &str, generation: u64, kept: Kept) {
+        let cost = kept.cost(key);
+        if !self.enabled() || kept.body.len() > MAX_BODY || cost > self.max_bytes {
+            return;
         }
-        entries.insert(
+        // unwrap: see `get`.
+        let mut inner = self.inner.lock().unwrap();
+        while inner.oldest_is_dead(self.ttl) {
+            inner.pop_oldest();
+        }
+        let stamp = inner.next_stamp;
+        inner.next_stamp += 1;
+        let key: Arc<str> = match inner.entries.remove_entry(key) {
+            Some((k, old)) => {
+                // Its queue record stays behind, stale, until it reaches the front.
+                inner.bytes -= old.cost - RECORD_OVERHEAD;
+                k
+            }
+            None => Arc::from(key),
+        };
+        inner.order.push_back((key.clone(), stamp));
+        inner.bytes += cost;
+        inner.entries.insert(
             key,
             Entry {
+                stamp,
                 generation,
                 at: Instant::now(),
-                content_type,
-                body,
+                kept,
+                cost,
             },
         );
+        while inner.bytes > self.max_bytes && inner.pop_oldest() {}
+        self.bytes_gauge.set(inner.bytes as i64);
+        self.entries_gauge.set(inner.entries.len() as i64);
+    }
+
+    /// Bytes counted and entries held.
+    pub fn size(&self) -> (usize, usize) {
+        // unwrap: see `get`.
+        let inner = self.inner.lock().unwrap();
+        (inner.bytes, inner.entries.len())
     }
 }
 
-/// What the cache can do for a request.
-pub enum Lookup {
-    /// The kept answer.
-    Hit(ServiceResponse),
-    /// Not kept: call the route, then [`keep`] its answer under `key`.
-    Miss {
-        req: ServiceRequest,
-        key: String,
-        generation: u64,
-    },
-    /// Not a cached route.
-    Pass(ServiceRequest),
-}
-
-/// Looks `req` up.
-pub fn lookup(cache: &ResponseCache, generations: &Generations, req: ServiceRequest) -> Lookup {
-    let kind = (cache.enabled() && req.method() == actix_web::http::Method::GET)
-        .then(|| table_of(req.path()))
-        .flatten();
-    let Some(kind) = kind else {
-        return Lookup::Pass(req);
+/// Parses a byte count: `67108864`, `64MiB`, `64M`, `512KiB`, `1GiB` (binary units, case-
+/// insensitive, an optional `B`).
+///
+/// # Errors
+/// A message naming the text when it is not such a count.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{text:?} is not a byte count (e.g. 64MiB)")),
     };
-    let key = format!("{}?{}", req.path(), req.query_string());
-    // The generation is read before the data: a write racing the read leaves the entry
-    // stale-marked, never a stale entry marked current.
-    let generation = generations.get(kind);
-    match cache.get(&key, generation) {
-        Some((content_type, body)) => {
-            let mut res = actix_web::HttpResponse::Ok();
-            if let Some(ct) = content_type {
-                res.insert_header((CONTENT_TYPE, ct));
-            }
-            let (http_req, _) = req.into_parts();
-            Lookup::Hit(ServiceResponse::new(http_req, res.body(body)))
-        }
-        None => Lookup::Miss {
-            req,
-            key,
-            generation,
-        },
-    }
-}
-
-/// Keeps `res` when it is a complete `200` answer small enough, and returns it.
-pub fn keep(
-    cache: &ResponseCache,
-    key: String,
-    generation: u64,
-    res: ServiceResponse,
-) -> ServiceResponse {
-    if res.status() != actix_web::http::StatusCode::OK
-        || !matches!(res.response().body().size(), BodySize::Sized(n) if n <= MAX_BODY)
-    {
-        return res;
-    }
-    let (http_req, res) = res.into_parts();
-    let content_type = res.headers().get(CONTENT_TYPE).cloned();
-    let (res, body) = res.into_parts();
-    match body.try_into_bytes() {
-        Ok(bytes) => {
-            cache.put(key, generation, content_type, bytes.clone());
-            ServiceResponse::new(http_req, res.set_body(BoxBody::new(bytes)))
-        }
-        // Not an in-memory body after all: pass it on untouched.
-        Err(body) => ServiceResponse::new(http_req, res.set_body(body)),
-    }
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a byte count (e.g. 64MiB)"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn routes_map_to_their_tables() {
-        assert_eq!(
-            table_of("/api/v2/intraday/prices/AAPL"),
-            Some(TableKind::Bars)
-        );
-        assert_eq!(
-            table_of("/api/v2/historical/analytics/AAPL/last/5"),
-            Some(TableKind::Analytics)
-        );
-        assert_eq!(
-            table_of("/api/v2/realtime/analytics/AAPL"),
-            Some(TableKind::Realtime)
-        );
-        assert_eq!(table_of("/api/v2/realtime/symbols"), Some(TableKind::Ticks));
-        assert_eq!(table_of("/health"), None);
-        assert_eq!(table_of("/api/v2/other/x"), None);
+    fn kept(len: usize) -> Kept {
+        Kept {
+            content_type: Some(HeaderValue::from_static("application/json")),
+            disposition: None,
+            body: Bytes::from(vec![b'x'; len]),
+        }
+    }
+
+    fn cache(ttl_ms: u64, max_bytes: usize) -> ResponseCache {
+        ResponseCache::new(Duration::from_millis(ttl_ms), max_bytes, &Metrics::new())
     }
 
     #[test]
     fn entries_expire_with_a_new_generation_or_the_ttl() {
-        let c = ResponseCache::new(Duration::from_millis(50));
-        c.put("k".into(), 7, None, Bytes::from_static(b"x"));
+        let c = cache(50, 1 << 20);
+        c.put("k", 7, kept(1));
         assert!(c.get("k", 7).is_some());
         assert!(c.get("k", 8).is_none(), "written since");
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.get("k", 7).is_none(), "too old");
-        assert!(!ResponseCache::new(Duration::ZERO).enabled());
+        assert!(!cache(0, 1 << 20).enabled());
+    }
+
+    #[test]
+    fn the_byte_count_never_exceeds_the_bound_and_the_oldest_go_first() {
+        let bound = 64 * 1024;
+        let c = cache(60_000, bound);
+        for i in 0..5_000 {
+            c.put(&format!("/route?limit={i}"), 0, kept(1000 + i % 700));
+            assert!(c.size().0 <= bound, "after {i}: {:?}", c.size());
+        }
+        let (bytes, entries) = c.size();
+        assert!(
+            entries > 10 && bytes > bound / 2,
+            "{bytes} bytes, {entries}"
+        );
+        assert!(c.get("/route?limit=4999", 0).is_some(), "the newest stays");
+        assert!(c.get("/route?limit=0", 0).is_none(), "the oldest went");
+    }
+
+    #[test]
+    fn replacing_one_key_over_and_over_stays_bounded() {
+        let bound = 16 * 1024;
+        let c = cache(60_000, bound);
+        for g in 0..10_000 {
+            c.put("/hot", g, kept(500));
+            assert!(c.size().0 <= bound);
+        }
+        assert_eq!(c.size().1, 1);
+        assert!(c.get("/hot", 9_999).is_some());
+    }
+
+    #[test]
+    fn expired_entries_are_dropped_on_insert() {
+        let c = cache(20, 1 << 20);
+        for i in 0..100 {
+            c.put(&format!("/a{i}"), 0, kept(100));
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        c.put("/b", 0, kept(100));
+        assert_eq!(c.size().1, 1, "only the new entry is left");
+        assert_eq!(c.size().0, kept(100).cost("/b"));
+    }
+
+    #[test]
+    fn an_answer_bigger_than_the_bound_or_the_body_limit_is_not_kept() {
+        let c = cache(60_000, 4096);
+        c.put("/big", 0, kept(5000));
+        assert_eq!(c.size(), (0, 0));
+        let c = cache(60_000, 8 << 20);
+        c.put("/huge", 0, kept(MAX_BODY + 1));
+        assert_eq!(c.size(), (0, 0));
+    }
+
+    #[test]
+    fn byte_counts_parse_with_binary_units() {
+        assert_eq!(parse_bytes("67108864"), Ok(64 << 20));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("64m"), Ok(64 << 20));
+        assert_eq!(parse_bytes("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("1GB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        for bad in ["", "MiB", "-1", "1.5MiB", "12TB", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -5,8 +5,11 @@
 
 use crate::domain::{Interval, Symbol};
 use crate::web::errors::ApiError;
+use crate::web::params::{Kind, Location, Param};
+use crate::web::routes::{Call, Reply};
+use actix_web::HttpResponse;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 
 const CHART_HTML: &str = include_str!("../../assets/chart/chart.html");
 const CHART_JS: &[u8] = include_bytes!("../../assets/chart/chart.js");
@@ -25,16 +28,81 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The query parameters the page reads.
 const PAGE_PARAMETERS: [&str; 3] = ["symbol", "interval", "token"];
 
-/// The files under `/chart/assets/`: name, body, content type, browser cache lifetime.
+/// The page's parameters as the route table declares them: refused when unknown or repeated
+/// before [`page`] checks their values (and redirects other spellings).
+pub const PAGE_PARAMS: [Param; 3] = [
+    Param {
+        name: "symbol",
+        location: Location::Query,
+        kind: Kind::Symbol,
+        description: "The symbol shown first (other spellings redirect to the upper-case one)",
+    },
+    Param {
+        name: "interval",
+        location: Location::Query,
+        kind: Kind::Text,
+        description: "The interval shown first: 1m 5m 15m 30m 1h 4h 1d (other spellings redirect)",
+    },
+    Param {
+        name: "token",
+        location: Location::Query,
+        kind: Kind::Text,
+        description: "The API token for the page's own requests; the page removes it from the address bar",
+    },
+];
+
+/// The `{file}` of `/chart/assets/{file}`.
+pub const ASSET: Param = Param {
+    name: "file",
+    location: Location::Path,
+    kind: Kind::Asset {
+        files: &ASSET_FILES,
+    },
+    description: "A file of the chart page",
+};
+
+/// The names of [`ASSETS`].
+const ASSET_FILES: [&str; ASSETS.len()] = {
+    let mut names = [""; ASSETS.len()];
+    let mut i = 0;
+    while i < ASSETS.len() {
+        names[i] = ASSETS[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// The files under `/chart/assets/`: name, body, content type (RFC 9239's for scripts),
+/// browser cache lifetime.
 const ASSETS: [(&str, &[u8], &str, &str); 5] = [
-    ("chart.js", CHART_JS, "application/javascript", "no-cache"),
-    ("bars.js", BARS_JS, "application/javascript", "no-cache"),
-    ("view.js", VIEW_JS, "application/javascript", "no-cache"),
-    ("chart.css", CHART_CSS, "text/css", "no-cache"),
+    (
+        "chart.js",
+        CHART_JS,
+        "text/javascript; charset=utf-8",
+        "no-cache",
+    ),
+    (
+        "bars.js",
+        BARS_JS,
+        "text/javascript; charset=utf-8",
+        "no-cache",
+    ),
+    (
+        "view.js",
+        VIEW_JS,
+        "text/javascript; charset=utf-8",
+        "no-cache",
+    ),
+    (
+        "chart.css",
+        CHART_CSS,
+        "text/css; charset=utf-8",
+        "no-cache",
+    ),
     (
         "lightweight-charts.standalone.production.js",
         LIGHTWEIGHT_CHARTS_JS,
-        "application/javascript",
+        "text/javascript; charset=utf-8",
         // A vendored release changes only with the binary; a day bounds a stale copy.
         "public, max-age=86400",
     ),
@@ -139,8 +207,12 @@ impl PageQuery {
 
 /// `GET /chart?symbol=AAPL&interval=1m`: the page; other spellings (`aapl`, `1min`) are
 /// redirected to these, which the page's pickers use.
-pub async fn page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::parse(req.query_string())?;
+pub fn page(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move { page_for(call.req.query_string()) })
+}
+
+fn page_for(query_string: &str) -> Reply {
+    let query = PageQuery::parse(query_string)?;
     if !query.canonical {
         return Ok(HttpResponse::PermanentRedirect()
             .insert_header((header::LOCATION, query.canonical_location()))
@@ -158,15 +230,18 @@ pub async fn page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /chart/assets/{file}`: the page's script and style and the charting library.
-pub async fn asset(file: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|(name, ..)| *name == file.as_str()) {
-        Some((_, body, kind, cache)) => HttpResponse::Ok()
-            .content_type(*kind)
-            .insert_header((header::CACHE_CONTROL, *cache))
-            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .body(*body),
-        None => HttpResponse::NotFound().json(serde_json::json!({ "detail": "no such asset" })),
-    }
+pub fn asset(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let file = call.args.text("file").unwrap_or_default();
+        match ASSETS.iter().find(|(name, ..)| *name == file) {
+            Some((_, body, kind, cache)) => Ok(HttpResponse::Ok()
+                .content_type(*kind)
+                .insert_header((header::CACHE_CONTROL, *cache))
+                .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .body(*body)),
+            None => Err(ApiError::NotFound("no such asset".into())),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 //! the pages work with no internet access (no CDN). `assets/docs/README.md` says where the
 //! files come from and how to refresh them.
 
-use actix_web::{HttpResponse, web};
+use crate::web::errors::ApiError;
+use crate::web::params::{Kind, Location, Param};
+use crate::web::routes::{Call, Reply};
+use actix_web::HttpResponse;
+use futures_util::future::LocalBoxFuture;
 
 const SWAGGER_HTML: &str = include_str!("../../assets/docs/swagger.html");
 const REDOC_HTML: &str = include_str!("../../assets/docs/redoc.html");
@@ -10,32 +14,50 @@ const SWAGGER_JS: &[u8] = include_bytes!("../../assets/docs/swagger-ui-bundle.js
 const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/docs/swagger-ui.css");
 const REDOC_JS: &[u8] = include_bytes!("../../assets/docs/redoc.standalone.js");
 
+/// The `{file}` of `/docs/assets/{file}`: one of the bundled files.
+pub const ASSET: Param = Param {
+    name: "file",
+    location: Location::Path,
+    kind: Kind::Asset {
+        files: &[
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "redoc.standalone.js",
+        ],
+    },
+    description: "A bundled file",
+};
+
+fn html(page: &'static str) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page))
+    })
+}
+
 /// `GET /docs`
-pub async fn swagger() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(SWAGGER_HTML)
+pub fn swagger(_: Call) -> LocalBoxFuture<'static, Reply> {
+    html(SWAGGER_HTML)
 }
 
 /// `GET /redoc`
-pub async fn redoc() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(REDOC_HTML)
+pub fn redoc(_: Call) -> LocalBoxFuture<'static, Reply> {
+    html(REDOC_HTML)
 }
 
 /// `GET /docs/assets/{file}`: the three bundled files, cached for a day.
-pub async fn asset(file: web::Path<String>) -> HttpResponse {
-    let (body, kind): (&'static [u8], &str) = match file.as_str() {
-        "swagger-ui-bundle.js" => (SWAGGER_JS, "application/javascript"),
-        "swagger-ui.css" => (SWAGGER_CSS, "text/css"),
-        "redoc.standalone.js" => (REDOC_JS, "application/javascript"),
-        _ => {
-            return HttpResponse::NotFound().json(serde_json::json!({ "detail": "no such asset" }));
-        }
-    };
-    HttpResponse::Ok()
-        .content_type(kind)
-        .insert_header(("Cache-Control", "public, max-age=86400"))
-        .body(body)
+pub fn asset(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let (body, kind): (&'static [u8], &str) = match call.args.text("file") {
+            Some("swagger-ui-bundle.js") => (SWAGGER_JS, "text/javascript; charset=utf-8"),
+            Some("swagger-ui.css") => (SWAGGER_CSS, "text/css; charset=utf-8"),
+            Some("redoc.standalone.js") => (REDOC_JS, "text/javascript; charset=utf-8"),
+            _ => return Err(ApiError::NotFound("no such asset".into())),
+        };
+        Ok(HttpResponse::Ok()
+            .content_type(kind)
+            .insert_header(("Cache-Control", "public, max-age=86400"))
+            .body(body))
+    })
 }

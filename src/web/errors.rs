@@ -1,5 +1,6 @@
 //! `ApiError`: every way a request can fail, mapped to a status in one place. Bad input is
-//! always a 4xx naming the parameter; only a store failure is a 5xx (503, retryable).
+//! always a 4xx naming the parameter; a store failure is a 503 that says what failed without
+//! the driver's text (the log has the whole chain). Every error answer has a JSON body.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -32,8 +33,16 @@ pub enum ApiError {
     NotFound(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
-    #[error("database error: {0:#}")]
+    /// The path exists, the method does not (`Allow` lists the ones that do).
+    #[error("method not allowed; allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    /// The store failed or timed out (logged with its chain; clients see no driver text).
+    #[error("database unavailable")]
     Store(#[from] anyhow::Error),
+    /// A handler asked for a parameter its route does not declare: a defect of the route
+    /// table, found by the tests that call every route.
+    #[error("internal error")]
+    Undeclared(&'static str),
 }
 
 impl ApiError {
@@ -80,7 +89,9 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Undeclared(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -95,13 +106,26 @@ impl ResponseError for ApiError {
             }
             Self::Store(e) => {
                 tracing::error!(error = %format!("{e:#}"), "store query failed");
-                json!({ "detail": format!("Database error: {e}") })
+                json!({ "detail": self.to_string() })
+            }
+            Self::Undeclared(name) => {
+                tracing::error!(
+                    parameter = name,
+                    "a handler asked for a parameter its route does not declare"
+                );
+                json!({ "detail": self.to_string() })
             }
             other => json!({ "detail": other.to_string() }),
         };
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unauthorized) {
-            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            Self::Unauthorized => {
+                resp.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            Self::MethodNotAllowed(allow) => {
+                resp.insert_header(("Allow", *allow));
+            }
+            _ => {}
         }
         resp.json(body)
     }

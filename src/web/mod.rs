@@ -1,7 +1,21 @@
-//! The HTTP surface: the reference's REST routes, `/health`, `/metrics`, the docs and the chart page.
+//! The HTTP surface: the REST API, WebSockets, `/health`, `/metrics` and the API docs.
+//!
+//! # Layout
+//! - [`routes`]: the route table (every route, its parameters, access and answer);
+//!   [`dispatch`] serves it: the per-route guard (token, metrics label), validation, cache.
+//! - [`params`] declares parameters once; [`args`] validates requests against them.
+//! - [`series`]: the one handler of the 13 series routes; [`catalog`]: `/`, the symbol
+//!   lists and `/api/v2/meta`; [`ws`]: WebSockets; [`health`]: `/health`, `/metrics`;
+//!   [`docs`]: Swagger UI and ReDoc from the binary.
+//! - [`rows`] and [`format`]: what answers hold and how they are written (JSON, CSV).
+//! - [`openapi`]: the document, generated from the route table and the row types.
+//! - [`cache`]: recent answers, bounded in bytes; [`errors`]: every failure's status.
 
+pub mod args;
 pub mod cache;
+pub mod catalog;
 pub mod chart;
+pub mod dispatch;
 pub mod docs;
 pub mod errors;
 pub mod format;
@@ -9,6 +23,8 @@ pub mod health;
 pub mod openapi;
 pub mod params;
 pub mod routes;
+pub mod rows;
+pub mod series;
 pub mod ws;
 
 use crate::metrics::Metrics;
@@ -35,6 +51,8 @@ pub struct AppState {
     pub feed: Option<Arc<crate::feeds::stream::FeedState>>,
     /// Recent answers of the read routes.
     pub cache: Arc<cache::ResponseCache>,
+    /// What the pipeline builds (intervals, calendars), for `/api/v2/meta`.
+    pub pipeline: Arc<crate::pipeline::SymbolSettings>,
 }
 
 /// Who may call the API.
@@ -69,26 +87,6 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     }
 }
 
-/// Whether `req` may pass: protected paths need the token.
-fn authorised(req: &actix_web::dev::ServiceRequest, token: Option<&str>) -> bool {
-    let Some(token) = token else { return true };
-    let path = req.path();
-    if !(path.starts_with("/api/") || path.starts_with("/ws/")) {
-        return true;
-    }
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let query = path.starts_with("/ws/").then(|| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-            .ok()
-            .and_then(|q| q.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v))
-    });
-    header == Some(token) || query.flatten().as_deref() == Some(token)
-}
-
 /// Serves the routes on `listener` until the returned server is stopped.
 ///
 /// # Errors
@@ -97,145 +95,30 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
     let data = web::Data::new(state);
     Ok(HttpServer::new(move || {
         let metrics = data.metrics.clone();
-        let token = data.access.token.clone();
-        let (cache, store) = (data.cache.clone(), data.store.clone());
         App::new()
             .app_data(data.clone())
-            // Innermost: after the token check, inside the request metrics.
+            .configure(dispatch::configure)
             .wrap_fn(move |req, srv| {
-                use futures_util::future::{Either, FutureExt, ready};
-                match cache::lookup(&cache, store.generations(), req) {
-                    cache::Lookup::Hit(res) => Either::Left(ready(Ok(res))),
-                    cache::Lookup::Pass(req) => Either::Right(srv.call(req).boxed_local()),
-                    cache::Lookup::Miss {
-                        req,
-                        key,
-                        generation,
-                    } => {
-                        let cache = cache.clone();
-                        let call = srv.call(req);
-                        Either::Right(
-                            async move {
-                                call.await
-                                    .map(|res| cache::keep(&cache, key, generation, res))
-                            }
-                            .boxed_local(),
-                        )
-                    }
-                }
-            })
-            .wrap_fn(move |req, srv| {
-                let allowed = authorised(&req, token.as_deref());
-                let call = allowed.then(|| srv.call(req));
-                async move {
-                    match call {
-                        Some(call) => call.await,
-                        None => Err(errors::ApiError::Unauthorized.into()),
-                    }
-                }
-            })
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| errors::ApiError::BadRequest(e.to_string()).into()),
-            )
-            .wrap_fn(move |req, srv| {
-                // Route template, not raw path: one series per route, not per symbol.
-                let endpoint = req
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_owned());
-                let method = req.method().to_string();
+                // Labels from closed sets only: the route template the request matched (set
+                // by the route's guard) or `unmatched`, the method or `other`.
+                let method = req.method().as_str().to_owned();
                 let started = std::time::Instant::now();
                 let metrics = metrics.clone();
                 let call = srv.call(req);
                 async move {
                     let res = call.await;
-                    let status = res.as_ref().map_or(500, |r| r.status().as_u16());
-                    metrics
-                        .api_requests
-                        .with_label_values(&[&endpoint, &method])
-                        .inc();
-                    if status >= 400 {
-                        metrics
-                            .api_errors
-                            .with_label_values(&[&endpoint, &method, &status.to_string()])
-                            .inc();
-                    }
-                    metrics
-                        .api_latency
-                        .with_label_values(&[&endpoint])
-                        .observe(started.elapsed().as_secs_f64());
+                    let (endpoint, status) = match &res {
+                        Ok(r) => (dispatch::endpoint_of(r), r.status().as_u16()),
+                        Err(e) => (
+                            crate::metrics::UNMATCHED,
+                            e.as_response_error().status_code().as_u16(),
+                        ),
+                    };
+                    metrics.observe_api(endpoint, &method, status, started.elapsed().as_secs_f64());
                     res
                 }
             })
             .wrap(cors(&data.access.cors_origins))
-            .route("/", web::get().to(routes::root))
-            .route("/docs", web::get().to(docs::swagger))
-            .route("/redoc", web::get().to(docs::redoc))
-            .route("/docs/assets/{file}", web::get().to(docs::asset))
-            .route("/chart", web::get().to(chart::page))
-            .route("/chart/assets/{file}", web::get().to(chart::asset))
-            .route(
-                "/openapi.json",
-                web::get().to(|| async { actix_web::HttpResponse::Ok().json(openapi::document()) }),
-            )
-            .route("/ws/prices/{symbol}", web::get().to(ws::prices))
-            .route("/ws/analytics/{symbol}", web::get().to(ws::analytics))
-            .route("/ws/bars/{symbol}", web::get().to(ws::bars))
-            .route("/health", web::get().to(health::health))
-            .route("/metrics", web::get().to(health::metrics))
-            .service(
-                web::scope("/api/v2/realtime")
-                    .route("/prices/{symbol}", web::get().to(routes::realtime_prices))
-                    .route(
-                        "/prices/{symbol}/latest",
-                        web::get().to(routes::realtime_latest),
-                    )
-                    .route(
-                        "/analytics/{symbol}",
-                        web::get().to(routes::realtime_analytics),
-                    )
-                    .route("/symbols", web::get().to(routes::realtime_symbols)),
-            )
-            .service(
-                web::scope("/api/v2/intraday")
-                    .route("/prices/{symbol}", web::get().to(routes::intraday_prices))
-                    .route(
-                        "/prices/{symbol}/latest",
-                        web::get().to(routes::intraday_latest),
-                    )
-                    .route(
-                        "/prices/{symbol}/last/{count}",
-                        web::get().to(routes::intraday_last),
-                    )
-                    .route(
-                        "/analytics/{symbol}",
-                        web::get().to(routes::intraday_analytics),
-                    )
-                    .route(
-                        "/analytics/{symbol}/last/{count}",
-                        web::get().to(routes::intraday_analytics_last),
-                    ),
-            )
-            .service(
-                web::scope("/api/v2/historical")
-                    .route("/prices/{symbol}", web::get().to(routes::historical_prices))
-                    .route(
-                        "/prices/{symbol}/latest",
-                        web::get().to(routes::historical_latest),
-                    )
-                    .route(
-                        "/prices/{symbol}/last/{count}",
-                        web::get().to(routes::historical_last),
-                    )
-                    .route(
-                        "/analytics/{symbol}",
-                        web::get().to(routes::historical_analytics),
-                    )
-                    .route(
-                        "/analytics/{symbol}/last/{count}",
-                        web::get().to(routes::historical_analytics_last),
-                    ),
-            )
     })
     .max_connections(MAX_CONNECTIONS)
     .client_request_timeout(std::time::Duration::from_secs(5))

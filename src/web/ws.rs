@@ -3,16 +3,19 @@
 //!
 //! One task per client runs a `select!` over the socket, its bounded outbound queue and a
 //! heartbeat. The confirmation and `{"action":"unsubscribe"}` messages are the reference's
-//! (§6.4); `{"action":"subscribe"}` subscribes again. A client that stops answering pings is
-//! closed; a client that falls behind is evicted by the broadcaster and closed with a reason.
+//! (§6.4), with the interval's canonical name (`1m`, not the `1min` a client may have sent);
+//! `{"action":"subscribe"}` subscribes again. The token and the parameters are checked on
+//! the route before the upgrade (`dispatch::guard`, `args::Args`). A client that stops
+//! answering pings is closed; a client that falls behind is evicted by the broadcaster and
+//! closed with a reason.
 
 use crate::actors::broadcaster::{Channel, ChannelKey, Subscribe, Unsubscribe};
-use crate::domain::{Interval, Timestamp};
-use crate::web::AppState;
+use crate::domain::Timestamp;
 use crate::web::errors::ApiError;
-use crate::web::params::{self, Params};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::web::params::REALTIME;
+use crate::web::routes::{Call, Reply};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -31,58 +34,42 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `GET /ws/prices/{symbol}`: every trade of the symbol.
-pub async fn prices(
-    req: HttpRequest,
-    body: web::Payload,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let symbol = params::symbol(&path)?;
-    start(req, body, state, (Channel::Prices, symbol), None)
-}
-
-/// `GET /ws/analytics/{symbol}?interval=5min` (bar analytics) or `?interval=realtime`.
-pub async fn analytics(
-    req: HttpRequest,
-    body: web::Payload,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let symbol = params::symbol(&path)?;
-    let q = Params::parse(req.query_string())?;
-    let channel = match q.get("interval").unwrap_or("5min") {
-        "realtime" => Channel::Realtime,
-        raw => Channel::Analytics(any_interval(raw)?),
-    };
-    let label = q.get("interval").unwrap_or("5min").to_owned();
-    start(req, body, state, (channel, symbol), Some(label))
-}
-
-/// `GET /ws/bars/{symbol}?interval=1m`: the open bar about once a second, closed bars, revisions.
-pub async fn bars(
-    req: HttpRequest,
-    body: web::Payload,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let symbol = params::symbol(&path)?;
-    let q = Params::parse(req.query_string())?;
-    let raw = q.get("interval").unwrap_or("1min").to_owned();
-    start(
-        req,
-        body,
-        state,
-        (Channel::Bars(any_interval(&raw)?), symbol),
-        Some(raw),
-    )
-}
-
-fn any_interval(raw: &str) -> Result<Interval, ApiError> {
-    raw.parse::<Interval>().map_err(|_| {
-        ApiError::BadRequest(format!("Invalid interval: {raw}. Valid intervals: ['1min', '5min', '15min', '30min', '1h', '4h', '1day'] or 'realtime' for analytics"))
+pub fn prices(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let symbol = call.args.symbol()?;
+        start(call, (Channel::Prices, symbol), None)
     })
 }
 
+/// `GET /ws/analytics/{symbol}?interval=5m` (bar analytics) or `?interval=realtime`.
+pub fn analytics(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let symbol = call.args.symbol()?;
+        let (channel, name) = match call.args.interval()? {
+            Some(i) => (Channel::Analytics(i), i.as_str()),
+            None => (Channel::Realtime, REALTIME),
+        };
+        start(call, (channel, symbol), Some(name))
+    })
+}
+
+/// `GET /ws/bars/{symbol}?interval=1m`: the open bar about once a second, closed bars, revisions.
+pub fn bars(call: Call) -> LocalBoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let symbol = call.args.symbol()?;
+        let interval = call
+            .args
+            .interval()?
+            .ok_or(ApiError::Undeclared("interval"))?;
+        start(
+            call,
+            (Channel::Bars(interval), symbol),
+            Some(interval.as_str()),
+        )
+    })
+}
+
+/// The subscription message; `interval` is the canonical name, whatever spelling was asked.
 fn confirmation(key: ChannelKey, interval: Option<&str>, status: &str) -> String {
     json!({
         "type": "subscription",
@@ -95,19 +82,19 @@ fn confirmation(key: ChannelKey, interval: Option<&str>, status: &str) -> String
     .to_string()
 }
 
-fn start(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    key: ChannelKey,
-    interval: Option<String>,
-) -> Result<HttpResponse, ApiError> {
+fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
+    let Call {
+        req,
+        payload,
+        state,
+        ..
+    } = call;
     let Some(broadcaster) = state.broadcaster.clone() else {
         return Err(ApiError::NotFound(
             "WebSockets are not enabled on this instance".into(),
         ));
     };
-    let (response, mut session, stream) = actix_ws::handle(&req, body)
+    let (response, mut session, stream) = actix_ws::handle(&req, payload)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket request: {e}")))?;
     let mut stream = stream
         .max_frame_size(MAX_FRAME)
@@ -122,7 +109,7 @@ fn start(
         let Ok(mut id) = pending.await else { return };
         let mut subscribed = true;
         if session
-            .text(confirmation(key, interval.as_deref(), "success"))
+            .text(confirmation(key, interval, "success"))
             .await
             .is_err()
         {
@@ -142,13 +129,13 @@ fn start(
                                 Some("unsubscribe") if subscribed => {
                                     let _ = broadcaster.send(Unsubscribe { id }).await;
                                     subscribed = false;
-                                    if session.text(confirmation(key, interval.as_deref(), "unsubscribed")).await.is_err() { break None; }
+                                    if session.text(confirmation(key, interval, "unsubscribed")).await.is_err() { break None; }
                                 }
                                 Some("subscribe") if !subscribed => {
                                     let (pending, new_rx) = subscribe(&broadcaster);
                                     let Ok(new_id) = pending.await else { break None };
                                     (id, rx, subscribed) = (new_id, new_rx, true);
-                                    if session.text(confirmation(key, interval.as_deref(), "success")).await.is_err() { break None; }
+                                    if session.text(confirmation(key, interval, "success")).await.is_err() { break None; }
                                 }
                                 _ => {}
                             }

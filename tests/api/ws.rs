@@ -58,10 +58,14 @@ async fn websocket_clients_receive_live_bars_and_trades_and_can_unsubscribe() {
     let mut bars = connect(app.http_addr, "/ws/bars/aapl?interval=1min").await;
     let mut trades = connect(app.http_addr, "/ws/prices/AAPL").await;
     let mut analytics = connect(app.http_addr, "/ws/analytics/AAPL?interval=realtime").await;
-    for (s, topic) in [
-        (&mut bars, "market.prices.ohlcv"),
-        (&mut trades, "market.prices.raw"),
-        (&mut analytics, "market.analytics.realtime"),
+    for (s, topic, interval) in [
+        (&mut bars, "market.prices.ohlcv", Some("1m")),
+        (&mut trades, "market.prices.raw", None),
+        (
+            &mut analytics,
+            "market.analytics.realtime",
+            Some("realtime"),
+        ),
     ] {
         let c = next_text(s, Duration::from_secs(5))
             .await
@@ -79,6 +83,11 @@ async fn websocket_clients_receive_live_bars_and_trades_and_can_unsubscribe() {
                 Some(topic),
                 Some("AAPL")
             )
+        );
+        assert_eq!(
+            c["interval"].as_str(),
+            interval,
+            "the canonical name, whatever spelling was asked (1min)"
         );
     }
     // The feeder's consumer group starts at the latest offsets: let it join first.
@@ -109,9 +118,10 @@ async fn websocket_clients_receive_live_bars_and_trades_and_can_unsubscribe() {
             (
                 m["type"].as_str(),
                 m["symbol"].as_str(),
+                m["interval"].as_str(),
                 m["interval_minutes"].as_u64()
             ),
-            (Some("bar"), Some("AAPL"), Some(1))
+            (Some("bar"), Some("AAPL"), Some("1m"), Some(1))
         );
         if m["status"] == "closed" {
             closed.push(m);

@@ -158,8 +158,8 @@ fn indicators_command_refuses_bad_rows_naming_the_line() {
         ("short.csv", format!("{head}2024-01-04,1,2\n"), "line 4"),
         (
             "header.csv",
-            "time,open,high,low,close,volume\n1,1,1,1,1,1\n".to_owned(),
-            "no \"ts\" column",
+            "when,open,high,low,close,volume\n1,1,1,1,1,1\n".to_owned(),
+            "no \"ts\" or \"timestamp\" or \"datetime\" or \"date\" or \"time\" column",
         ),
     ];
     for (name, text, expected) in cases {
