@@ -8,13 +8,14 @@
 //! - [`pipeline`]: the streaming pipeline's logic as plain, unit-tested types (routing,
 //!   event-time alignment, offsets, quarantine, checkpoints, supervisor lifecycle).
 //! - [`actors`]: the actor system around it: the raw-topic consumer, one supervisor per
-//!   symbol with its bar and indicator actors, the database writer, the WebSocket fan-out.
+//!   symbol with its bar and indicator actors, the database writer.
 //! - [`output`]: what the pipeline emits (trades, bars, analytics, checkpoints).
 //! - [`kafka`]: every Kafka client, topic and message format; the embedded broker.
 //! - [`store`]: PostgreSQL/TimescaleDB or the bounded in-memory store, and their queries.
 //! - [`backfill`]: missing bars from history providers, and their ingest.
 //! - [`feeds`]: the simulator and the live provider streams; the history clients.
-//! - [`web`]: the HTTP surface (REST, WebSockets, chart page, docs, health, metrics).
+//! - [`web`]: the HTTP surface (REST, WebSockets and their fan-out actor, chart page, docs,
+//!   health, metrics).
 //! - [`app`]: `App::build`, the whole platform from its named steps.
 //! - [`cli`]: the `tickflow` command line.
 //! - [`metrics`]: every Prometheus series.

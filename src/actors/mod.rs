@@ -12,18 +12,17 @@
 //! - [`supervisor`]: `SymbolSupervisor`, one symbol's state and children.
 //! - [`bar_builder`], [`indicator`]: one (symbol, interval) each.
 //! - [`db_writer`]: `DbWriter`, batched writes to the store.
-//! - [`broadcaster`]: `Broadcaster`, the fan-out to WebSocket clients.
 //! - [`outputs`]: where a symbol's outputs go; [`messages`]: messages several actors share.
+//!
+//! The WebSocket fan-out (`Broadcaster`) lives with the sessions it serves, in `crate::web::ws`.
 
 pub mod bar_builder;
-pub mod broadcaster;
 pub mod consumer;
 pub mod db_writer;
 pub mod indicator;
 pub mod messages;
 pub mod outputs;
 pub mod supervisor;
-pub mod topic_feeder;
 
 pub use consumer::{Shutdown, TickConsumer};
 pub use db_writer::{DbWriter, DbWriterSettings};

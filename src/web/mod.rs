@@ -44,7 +44,7 @@ pub struct AppState {
     pub backlog: Arc<crate::kafka::backlog::BacklogMonitor>,
     pub started: std::time::Instant,
     /// WebSocket fan-out (absent when WebSockets are off).
-    pub broadcaster: Option<actix::Addr<crate::actors::broadcaster::Broadcaster>>,
+    pub broadcaster: Option<actix::Addr<crate::web::ws::broadcaster::Broadcaster>>,
     /// Access rules.
     pub access: Access,
     /// State of a network feed, when one runs.

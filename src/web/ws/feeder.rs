@@ -8,10 +8,10 @@
 //! the one raw-tick shape. It starts consuming when the first WebSocket client subscribes:
 //! an instance nobody watches does not read every trade a second time.
 
-use crate::actors::broadcaster::{Broadcaster, Channel, Interest, Relay};
 use crate::domain::{Interval, Symbol};
 use crate::kafka::publisher::INTERVAL_HEADER;
 use crate::kafka::{config, topics, wire};
+use crate::web::ws::broadcaster::{Broadcaster, Channel, Interest, Relay};
 use actix::prelude::*;
 use futures_util::StreamExt;
 use rdkafka::Message;

@@ -9,11 +9,11 @@
 //! answering pings is closed; a client that falls behind is evicted by the broadcaster and
 //! closed with a reason.
 
-use crate::actors::broadcaster::{Channel, ChannelKey, Subscribe, Unsubscribe};
 use crate::domain::Timestamp;
 use crate::web::errors::ApiError;
 use crate::web::params::REALTIME;
 use crate::web::routes::{Call, Reply};
+use crate::web::ws::broadcaster::{Channel, ChannelKey, Subscribe, Unsubscribe};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use futures_util::future::LocalBoxFuture;
 use serde_json::json;
@@ -101,7 +101,7 @@ fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME);
     actix_web::rt::spawn(async move {
-        let subscribe = |b: &actix::Addr<crate::actors::broadcaster::Broadcaster>| {
+        let subscribe = |b: &actix::Addr<crate::web::ws::broadcaster::Broadcaster>| {
             let (tx, rx) = mpsc::channel::<std::sync::Arc<str>>(CLIENT_QUEUE);
             (b.send(Subscribe { key, queue: tx }), rx)
         };
