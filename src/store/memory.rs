@@ -176,6 +176,17 @@ fn newest<'a, K: Ord + 'a, V: 'a>(
         .map(|(_, v)| v)
 }
 
+/// The (time, offset) keys of rows stamped within `range`, whatever their offset.
+fn keys_within(range: TimeRange) -> (Bound<TickKey>, Bound<TickKey>) {
+    let lo = range
+        .from
+        .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
+    let hi = range
+        .to
+        .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+    (lo, hi)
+}
+
 impl MemoryStore {
     pub(crate) fn ticks(&self, symbol: Symbol, range: TimeRange, limit: i64) -> Vec<TickRow> {
         // unwrap: a poisoned lock means a panic already took a writer down; see `write`.
@@ -183,12 +194,7 @@ impl MemoryStore {
         let Some(series) = t.ticks.get(&symbol) else {
             return Vec::new();
         };
-        let lo = range
-            .from
-            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
-        let hi = range
-            .to
-            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        let (lo, hi) = keys_within(range);
         newest(series.range(lo, hi), limit)
             .map(|r| TickRow {
                 symbol: symbol.to_string(),
@@ -211,12 +217,7 @@ impl MemoryStore {
         let Some(series) = t.realtime.get(&symbol) else {
             return Vec::new();
         };
-        let lo = range
-            .from
-            .map_or(Bound::Unbounded, |f| Bound::Included((f, i64::MIN)));
-        let hi = range
-            .to
-            .map_or(Bound::Unbounded, |to| Bound::Included((to, i64::MAX)));
+        let (lo, hi) = keys_within(range);
         newest(series.range(lo, hi), limit)
             .map(|r| RealtimeRow {
                 symbol: symbol.to_string(),
