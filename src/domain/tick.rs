@@ -82,12 +82,19 @@ pub struct Tick {
     source: Source,
 }
 
+/// Largest price a tick may have: far above any traded instrument, and small enough that
+/// `price × size` and every bar's sums stay finite (a 1e308 size would make a bar's volume
+/// infinite and its VWAP NaN).
+pub const MAX_PRICE: f64 = 1e12;
+/// Largest size a tick may have (see [`MAX_PRICE`]).
+pub const MAX_SIZE: f64 = 1e15;
+
 /// Why a tick is invalid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TickError {
-    #[error("price {0} is not a finite number greater than 0")]
+    #[error("price {0} is not a number greater than 0 and at most 1e12")]
     InvalidPrice(f64),
-    #[error("trade size {0} is not a finite number at least 0")]
+    #[error("trade size {0} is not a number from 0 to 1e15")]
     InvalidSize(f64),
 }
 
@@ -95,8 +102,8 @@ impl Tick {
     /// A validated tick.
     ///
     /// # Errors
-    /// [`TickError::InvalidPrice`] unless `price` is finite and > 0;
-    /// [`TickError::InvalidSize`] unless `size` is finite and ≥ 0.
+    /// [`TickError::InvalidPrice`] unless `0 < price ≤` [`MAX_PRICE`];
+    /// [`TickError::InvalidSize`] unless `0 ≤ size ≤` [`MAX_SIZE`].
     pub fn new(
         symbol: Symbol,
         ts: Timestamp,
@@ -104,10 +111,10 @@ impl Tick {
         size: f64,
         source: Source,
     ) -> Result<Self, TickError> {
-        if !(price.is_finite() && price > 0.0) {
+        if !(price > 0.0 && price <= MAX_PRICE) {
             return Err(TickError::InvalidPrice(price));
         }
-        if !(size.is_finite() && size >= 0.0) {
+        if !(0.0..=MAX_SIZE).contains(&size) {
             return Err(TickError::InvalidSize(size));
         }
         Ok(Self {
@@ -171,16 +178,16 @@ mod tests {
     }
 
     #[test]
-    fn non_positive_or_non_finite_prices_are_refused() {
-        for p in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    fn prices_outside_zero_to_1e12_are_refused() {
+        for p in [0.0, -1.0, f64::NAN, f64::INFINITY, 1.0001e12, f64::MAX] {
             let r = Tick::new(sym(), Timestamp::from_secs(1), p, 1.0, Source::new("x"));
             assert!(matches!(r, Err(TickError::InvalidPrice(_))), "{p}");
         }
     }
 
     #[test]
-    fn negative_or_non_finite_sizes_are_refused_and_zero_is_allowed() {
-        for s in [-1.0, f64::NAN, f64::INFINITY] {
+    fn sizes_outside_zero_to_1e15_are_refused_and_zero_is_allowed() {
+        for s in [-1.0, f64::NAN, f64::INFINITY, 1e308, 1.0001e15] {
             let r = Tick::new(sym(), Timestamp::from_secs(1), 1.0, s, Source::new("x"));
             assert!(matches!(r, Err(TickError::InvalidSize(_))), "{s}");
         }

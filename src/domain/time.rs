@@ -174,15 +174,19 @@ pub enum TimeError {
 /// Below 1e11 the number is seconds (1e11 s is the year 5138), below 1e14 milliseconds,
 /// below 1e17 microseconds, otherwise nanoseconds. The reference platform switched to
 /// milliseconds only above 1e12, so epoch-ms values before 2001 were read as seconds.
+/// So seconds after the year 5138 cannot be written as a number (they read as milliseconds:
+/// use a date text); a negative number is taken as seconds only (before 1970 back to the
+/// year 0001): a negative millisecond, microsecond or nanosecond count is refused rather
+/// than guessed (`i64::MIN` read as nanoseconds would be the year 1677).
 ///
 /// # Errors
-/// Returns [`TimeError::OutOfRange`] for non-finite numbers and instants outside the years
-/// 0001 to 9999.
+/// Returns [`TimeError::OutOfRange`] for non-finite numbers, negative numbers of 1e11 or
+/// more, and instants outside the years 0001 to 9999.
 pub fn timestamp_from_epoch(value: f64) -> Result<Timestamp, TimeError> {
-    if !value.is_finite() {
+    let magnitude = value.abs();
+    if !value.is_finite() || (value < 0.0 && magnitude >= 1e11) {
         return Err(TimeError::OutOfRange(value.to_string()));
     }
-    let magnitude = value.abs();
     let micros = if magnitude < 1e11 {
         value * 1e6
     } else if magnitude < 1e14 {
@@ -298,6 +302,17 @@ mod tests {
             utc("1755546185.123"),
             Timestamp::from_millis(1_755_546_185_123)
         );
+    }
+
+    #[test]
+    fn negative_epoch_numbers_are_seconds_or_refused() {
+        assert_eq!(utc("-86400"), Timestamp::from_secs(-86_400));
+        for text in ["-631152000000", "-9223372036854775808", "-1e11"] {
+            assert!(
+                matches!(parse_timestamp(text, UTC), Err(TimeError::OutOfRange(_))),
+                "{text}"
+            );
+        }
     }
 
     #[test]
