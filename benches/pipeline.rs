@@ -349,7 +349,7 @@ async fn persistence(n: usize) -> Option<(Duration, Duration)> {
                 partition: 0,
                 offset: i as i64,
             };
-            TickRecord { tick, seq, at: seq }
+            TickRecord::new(tick, seq, seq)
         })
         .collect();
 

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub ws_evicted: IntCounter,
     /// Trades read on a partition other than their symbol's home and forwarded there.
     pub ticks_forwarded: IntCounter,
+    pub origin_headers_ignored: IntCounter,
+    pub checkpoints_fenced: IntCounter,
     /// Trades held back to keep event-time order across partitions.
     pub alignment_held: IntGauge,
     /// Held trades released without waiting for a partition that stopped advancing.
@@ -225,6 +227,14 @@ impl Metrics {
             ticks_forwarded: reg!(counter(
                 "ticks_forwarded_total",
                 "Trades forwarded to their symbol's home partition"
+            )),
+            checkpoints_fenced: reg!(counter(
+                "checkpoints_fenced_total",
+                "Checkpoints not written because the stored one applied more of the same log"
+            )),
+            origin_headers_ignored: reg!(counter(
+                "origin_headers_ignored_total",
+                "Messages whose tickflow-origin header tickflow did not write on this broker"
             )),
             alignment_held: reg!(
                 IntGauge::new(

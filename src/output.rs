@@ -43,6 +43,29 @@ pub struct TickRecord {
     /// Where this consumer read it (the position replays and commits are about); equals
     /// `seq` unless the trade was forwarded.
     pub at: Seq,
+    /// How far this trade may move its symbol's event clock: the time it was vouched for
+    /// (its Kafka message's time, or the wall clock when that is earlier; see
+    /// `pipeline::clock`), or its own time where nothing vouches (files, stored trades).
+    /// A trade stamped ahead of it is counted in its bar but closes no bar early: the
+    /// trades of the present minute arriving after it are not late.
+    pub clock_limit: Timestamp,
+}
+
+impl TickRecord {
+    /// A trade whose own time is its clock limit.
+    pub fn new(tick: Tick, seq: Seq, at: Seq) -> Self {
+        Self {
+            tick,
+            seq,
+            at,
+            clock_limit: tick.ts(),
+        }
+    }
+
+    /// The event time this trade moves its symbol's clock to.
+    pub fn clock(&self) -> Timestamp {
+        self.tick.ts().min(self.clock_limit)
+    }
 }
 
 /// A bar that closed (`revision` 0) or was revised.
@@ -91,6 +114,33 @@ pub struct Checkpoint {
     pub seq: Seq,
     /// The encoded `SymbolState`.
     pub state: Vec<u8>,
+    /// The broker epoch of `applied` (copied out of the state for the store's fence).
+    pub epoch: String,
+    /// The last offset applied per origin partition (copied out of the state).
+    pub applied: Vec<(i32, i64)>,
+}
+
+impl Checkpoint {
+    /// Whether this checkpoint may replace `stored` (its epoch and applied offsets; `None`
+    /// for a row written before they were kept).
+    ///
+    /// Refused: one of the same broker that applied less of a partition than the stored one
+    /// — written by an instance that lost the symbol's partition while paused (a zombie),
+    /// after the new owner checkpointed further. Accepted: another broker's (a restart on a
+    /// new embedded broker), and one without a partition the stored one has (that
+    /// partition's log was replaced: `pipeline::checkpoint::prepare_restore`).
+    pub fn may_replace(&self, stored: Option<(&str, &[(i32, i64)])>) -> bool {
+        let Some((epoch, applied)) = stored else {
+            return true;
+        };
+        epoch != self.epoch
+            || applied.iter().all(|(p, o)| {
+                self.applied
+                    .iter()
+                    .find(|(q, _)| q == p)
+                    .is_none_or(|(_, mine)| mine >= o)
+            })
+    }
 }
 
 /// Everything one symbol produced from one batch of ticks.
@@ -124,5 +174,43 @@ impl OutputBatch {
     /// Whether it carries nothing at all (no row, no forming bar).
     pub fn is_void(&self) -> bool {
         self.is_empty() && self.forming.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(epoch: &str, applied: &[(i32, i64)]) -> Checkpoint {
+        Checkpoint {
+            symbol: Symbol::parse("AAPL").unwrap(),
+            seq: Seq {
+                partition: 0,
+                offset: -1,
+            },
+            state: Vec::new(),
+            epoch: epoch.into(),
+            applied: applied.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_never_replaces_a_newer_one_of_the_same_broker() {
+        let stored: &[(i32, i64)] = &[(0, 100), (3, 7)];
+        let newer = checkpoint("e", &[(0, 150), (3, 7)]);
+        assert!(newer.may_replace(Some(("e", stored))));
+        let zombie = checkpoint("e", &[(0, 90), (3, 9)]);
+        assert!(
+            !zombie.may_replace(Some(("e", stored))),
+            "behind on partition 0"
+        );
+        let fresh = checkpoint("e", &[]);
+        assert!(
+            fresh.may_replace(Some(("e", stored))),
+            "a replaced log forgets offsets"
+        );
+        let other_broker = checkpoint("f", &[(0, 1)]);
+        assert!(other_broker.may_replace(Some(("e", stored))));
+        assert!(zombie.may_replace(None), "a row from before the fence");
     }
 }

@@ -115,6 +115,9 @@ async fn write_until_done(
                     .db_flush_seconds
                     .observe(started.elapsed().as_secs_f64());
                 metrics.db_batch_rows.observe(rows as f64);
+                metrics
+                    .checkpoints_fenced
+                    .inc_by(stats.checkpoints_fenced as u64);
                 for (kind, n) in [
                     ("raw_price", stats.ticks),
                     ("bar", stats.bars),

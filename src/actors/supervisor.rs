@@ -22,7 +22,7 @@ use crate::domain::{
     BarBuilder, RealtimeThrottle, RevisableIndicators, Symbol, TickMetrics, Timestamp,
 };
 use crate::metrics::Metrics;
-use crate::output::{Checkpoint, OutputBatch, RealtimeRecord, Seq, TickRecord};
+use crate::output::{OutputBatch, RealtimeRecord, TickRecord};
 use crate::pipeline::checkpoint::{self, LastEvent, SymbolState};
 use crate::pipeline::{Applied, Lifecycle, PipelineView, SymbolSettings, clock};
 use crate::store::Store;
@@ -37,6 +37,12 @@ const CLOCK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Message)]
 #[rtype(result = "Result<(), StageError>")]
 pub struct TakeCheckpoint;
+
+/// Sent to itself after restoring a checkpoint of another broker: checkpoints at once, on
+/// this broker, without touching the consumer's protocol (a pending refusal stays pending).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CheckpointRebased;
 
 /// The consumer no longer owns the symbol (its partition moved to another instance): the
 /// supervisor finishes what is in its mailbox, then falls silent — its idle clock must not
@@ -217,7 +223,7 @@ impl SymbolSupervisor {
                 })
                 .collect::<Vec<_>>()
         })?;
-        if let Some(newest) = ticks.iter().map(|r| r.tick.ts()).max() {
+        if let Some(newest) = ticks.iter().map(TickRecord::clock).max() {
             let event = self.last_event.map_or(newest, |l| l.event.max(newest));
             self.last_event = Some(LastEvent {
                 event,
@@ -336,14 +342,10 @@ impl Actor for SymbolSupervisor {
                 if !restored {
                     // A first checkpoint before any output of this symbol: a crash before its
                     // next one leaves the stored trades matched to an epoch (see above).
-                    match state.encode() {
-                        Ok(bytes) => {
+                    match state.checkpoint(symbol) {
+                        Ok(checkpoint) => {
                             let batch = OutputBatch {
-                                checkpoints: vec![Checkpoint {
-                                    symbol,
-                                    seq: Seq { partition: 0, offset: -1 },
-                                    state: bytes,
-                                }],
+                                checkpoints: vec![checkpoint],
                                 ..OutputBatch::default()
                             };
                             if let Err(e) = db.send(Persist(Arc::new(batch))).await {
@@ -353,12 +355,22 @@ impl Actor for SymbolSupervisor {
                         Err(e) => tracing::error!(%symbol, error = %e, "first checkpoint not encoded"),
                     }
                 }
-                (state, restored, recovered)
+                let rebased = restored && state.epoch != epoch;
+                (state, restored, recovered, rebased)
             }
             .into_actor(self)
-            .map(|(state, restored, recovered), act, ctx| {
+            .map(|(state, restored, recovered, rebased), act, ctx| {
                 act.restore(state, restored);
                 act.lifecycle = act.lifecycle.restored();
+                if rebased {
+                    // Checkpoint the state on this broker before any trade of it is stored:
+                    // a second crash before this symbol's next commit would otherwise
+                    // restore the previous broker's checkpoint, and the trades stored under
+                    // this broker's epoch would never be read back. Queued behind the
+                    // re-application below (`ctx.wait` holds the mailbox).
+                    act.dirty = true;
+                    ctx.notify(CheckpointRebased);
+                }
                 if recovered.is_empty() {
                     return;
                 }
@@ -524,8 +536,28 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
         if self.lifecycle.take_refusal() {
             return AtomicResponse::new(Box::pin(fut::ready(Err(StageError::Restarted))));
         }
+        AtomicResponse::new(self.checkpoint())
+    }
+}
+
+impl Handler<CheckpointRebased> for SymbolSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: CheckpointRebased, ctx: &mut Self::Context) {
+        ctx.wait(self.checkpoint().map(|res, act, _| {
+            if let Err(e) = res {
+                tracing::warn!(symbol = %act.symbol, error = %e, "checkpoint on the new broker not written; the next commit writes it");
+            }
+        }));
+    }
+}
+
+impl SymbolSupervisor {
+    /// Gathers the children's state and hands a checkpoint to the writer (when anything
+    /// changed since the last one).
+    fn checkpoint(&mut self) -> ResponseActFuture<Self, Result<(), StageError>> {
         if !self.dirty {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+            return Box::pin(fut::ready(Ok(())));
         }
         self.dirty = false;
         let builders: Vec<_> = self
@@ -549,30 +581,16 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
             indicators: Vec::new(),
         };
         let db = self.cx.outputs.db.clone();
-        AtomicResponse::new(Box::pin(
+        Box::pin(
             async move {
                 let mut state = partial;
                 state.builders = futures_util::future::try_join_all(builders).await?;
                 state.indicators = futures_util::future::try_join_all(indicators).await?;
-                let bytes = state
-                    .encode()
+                let checkpoint = state
+                    .checkpoint(symbol)
                     .map_err(|e| StageError::Panicked(format!("checkpoint encoding: {e}")))?;
-                // The stored `seq` is for people: the newest trade applied.
-                let seq = state
-                    .applied
-                    .iter()
-                    .map(|(partition, offset)| Seq { partition, offset })
-                    .max()
-                    .unwrap_or(Seq {
-                        partition: 0,
-                        offset: -1,
-                    });
                 let batch = OutputBatch {
-                    checkpoints: vec![Checkpoint {
-                        symbol,
-                        seq,
-                        state: bytes,
-                    }],
+                    checkpoints: vec![checkpoint],
                     ..OutputBatch::default()
                 };
                 db.send(Persist(Arc::new(batch)))
@@ -587,6 +605,6 @@ impl Handler<TakeCheckpoint> for SymbolSupervisor {
                 }
                 res
             }),
-        ))
+        )
     }
 }

@@ -115,7 +115,8 @@ pub async fn start_pipeline(
         )?)),
     };
     let backlog = Arc::new(BacklogMonitor::new(
-        broker.embedded.is_some().then_some(EMBEDDED_BACKLOG_LIMIT),
+        // `tickflow broker` is the embedded broker in a process of its own: as small.
+        epoch.embedded.then_some(EMBEDDED_BACKLOG_LIMIT),
         metrics.clone(),
     ));
     let partitions = topics::partition_count(&broker.bootstrap, topics::RAW).await?;
@@ -129,6 +130,7 @@ pub async fn start_pipeline(
             max_batch: settings.max_batch,
             commit_interval: settings.commit_interval,
             max_clock_skew: settings.max_clock_skew,
+            whole_log: epoch.embedded,
         },
         partitions,
         SupervisorContext {

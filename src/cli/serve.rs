@@ -346,11 +346,16 @@ pub(crate) fn broker(args: &BrokerArgs) -> anyhow::Result<()> {
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("kafka bootstrap: {bootstrap}");
-    tracing::info!("kafka bootstrap: {bootstrap} (embedded broker; Ctrl-C stops it)");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Its epoch says "embedded": every `tickflow serve` using it paces its producers and
+    // reads its partitions from offset 0, as with its own embedded broker.
+    let epoch = rt
+        .block_on(crate::kafka::epoch::establish(&bootstrap, true))
+        .context("cannot write the broker epoch")?;
+    println!("kafka bootstrap: {bootstrap}");
+    tracing::info!(epoch = %epoch.id, "kafka bootstrap: {bootstrap} (embedded broker; Ctrl-C stops it)");
     rt.block_on(wait_for_signal());
     drop(broker);
     Ok(())

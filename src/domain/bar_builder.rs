@@ -160,9 +160,23 @@ impl BarBuilder {
 
     /// Adds one trade; pushes any bars it closes or revises onto `out`.
     pub fn on_tick(&mut self, tick: &Tick, out: &mut Vec<BarEvent>) -> TickOutcome {
+        self.on_tick_limited(tick, tick.ts(), out)
+    }
+
+    /// Adds one trade whose time may move the watermark no further than `clock_limit` (the
+    /// time it was vouched for): a trade stamped ahead of the present is counted in its
+    /// (future) bar, but does not close the present bars, so the trades of the present
+    /// arriving after it are not late.
+    pub fn on_tick_limited(
+        &mut self,
+        tick: &Tick,
+        clock_limit: Timestamp,
+        out: &mut Vec<BarEvent>,
+    ) -> TickOutcome {
+        let clock = tick.ts().min(clock_limit);
         let Some((start, end)) = self.bucket(tick.ts()) else {
             self.stats.outside_session += 1;
-            self.advance_to(tick.ts(), out);
+            self.advance_to(clock, out);
             return TickOutcome::OutsideSession;
         };
         let closes_at = end.add_micros(self.config.grace_micros);
@@ -189,7 +203,7 @@ impl BarBuilder {
             }
         };
         self.stats.applied += 1;
-        self.advance_to(tick.ts(), out);
+        self.advance_to(clock, out);
         outcome
     }
 
@@ -308,6 +322,32 @@ mod tests {
             (ts("2024-01-02T14:30:00Z"), ts("2024-01-02T14:31:00Z"))
         );
         assert_eq!((bar.open, bar.close, bar.trades), (10.0, 10.0, 1));
+    }
+
+    #[test]
+    fn a_trade_stamped_ahead_of_its_clock_limit_closes_no_present_bar() {
+        // Vouched for at 14:30:20 but stamped four minutes later: it lands in its own
+        // (future) bar, and the present minute's trades after it still count.
+        let mut b = builder(Interval::M1);
+        let mut out = feed(&mut b, &[tick("2024-01-02T14:30:10Z", 10.0, 1.0)]);
+        let ahead = tick("2024-01-02T14:34:20Z", 99.0, 1.0);
+        let outcome = b.on_tick_limited(&ahead, ts("2024-01-02T14:30:20Z"), &mut out);
+        assert_eq!(outcome, TickOutcome::Applied);
+        assert!(out.is_empty(), "no bar closed by it");
+        let present = tick("2024-01-02T14:30:40Z", 11.0, 2.0);
+        assert_eq!(b.on_tick(&present, &mut out), TickOutcome::Applied);
+        b.advance_to(ts("2024-01-02T14:35:02Z"), &mut out);
+        let bars: Vec<_> = out.iter().map(|e| *e.bar()).collect();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(
+            (bars[0].open, bars[0].close, bars[0].trades),
+            (10.0, 11.0, 2)
+        );
+        assert_eq!(
+            (bars[1].start, bars[1].close),
+            (ts("2024-01-02T14:34:00Z"), 99.0)
+        );
+        assert_eq!(b.stats().late_dropped, 0);
     }
 
     #[test]

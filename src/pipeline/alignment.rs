@@ -251,8 +251,8 @@ mod tests {
 
     fn tick_of(symbol: &str, partition: i32, offset: i64, secs: i64) -> TickRecord {
         let seq = Seq { partition, offset };
-        TickRecord {
-            tick: crate::domain::Tick::new(
+        TickRecord::new(
+            crate::domain::Tick::new(
                 Symbol::parse(symbol).unwrap(),
                 Timestamp::from_secs(secs),
                 1.0,
@@ -261,8 +261,8 @@ mod tests {
             )
             .unwrap(),
             seq,
-            at: seq,
-        }
+            seq,
+        )
     }
 
     fn tick(partition: i32, offset: i64, secs: i64) -> TickRecord {

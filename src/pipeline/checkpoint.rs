@@ -10,6 +10,7 @@
 //!   restored on another instance closes its bars on time without a next trade.
 
 use crate::domain::{BarBuilder, RevisableIndicators, TickMetrics, Timestamp};
+use crate::output::{Checkpoint, Seq};
 use crate::pipeline::applied::Applied;
 use crate::pipeline::settings::SymbolSettings;
 
@@ -71,6 +72,30 @@ impl SymbolState {
         bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard())
             .map_err(|e| CheckpointError::Corrupt(e.to_string()))?;
         Ok(out)
+    }
+
+    /// The checkpoint row of `symbol` in this state.
+    ///
+    /// # Errors
+    /// When the state cannot be encoded.
+    pub fn checkpoint(&self, symbol: crate::domain::Symbol) -> Result<Checkpoint, CheckpointError> {
+        let applied: Vec<(i32, i64)> = self.applied.iter().collect();
+        // The stored `seq` is for people: the newest trade applied.
+        let seq = applied
+            .iter()
+            .map(|&(partition, offset)| Seq { partition, offset })
+            .max()
+            .unwrap_or(Seq {
+                partition: 0,
+                offset: -1,
+            });
+        Ok(Checkpoint {
+            symbol,
+            seq,
+            state: self.encode()?,
+            epoch: self.epoch.clone(),
+            applied,
+        })
     }
 
     /// The state in `bytes`.

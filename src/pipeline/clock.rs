@@ -20,6 +20,10 @@ pub struct FutureTimestamp {
 /// dead-lettered once and accepted later, or the reverse), and a producer that stamps its
 /// messages in the future cannot vouch for its own trades.
 ///
+/// Returns the reference: the trade may not move its symbol's clock past it (a trade
+/// stamped minutes ahead, within the skew, would otherwise close the present bars early and
+/// make every trade after it late; see `TickRecord::clock_limit`).
+///
 /// # Errors
 /// [`FutureTimestamp`] when `trade` is more than `max_skew_micros` after the reference.
 pub fn check_not_future(
@@ -27,7 +31,7 @@ pub fn check_not_future(
     message_time: Option<Timestamp>,
     now: Timestamp,
     max_skew_micros: i64,
-) -> Result<(), FutureTimestamp> {
+) -> Result<Timestamp, FutureTimestamp> {
     let reference = message_time.map_or(now, |m| m.min(now));
     if trade.micros() > reference.micros().saturating_add(max_skew_micros) {
         return Err(FutureTimestamp {
@@ -36,7 +40,7 @@ pub fn check_not_future(
             skew_secs: max_skew_micros / 1_000_000,
         });
     }
-    Ok(())
+    Ok(reference)
 }
 
 /// Where a quiet symbol's clock moves event time to: its latest trade time plus the wall
@@ -70,7 +74,11 @@ mod tests {
     #[test]
     fn a_trade_far_ahead_of_its_message_is_refused() {
         let now = t(1_000_000);
-        assert!(check_not_future(t(1_000_000 + 299), Some(now), now, 5 * MIN).is_ok());
+        assert_eq!(
+            check_not_future(t(1_000_000 + 299), Some(now), now, 5 * MIN),
+            Ok(now),
+            "accepted, and its clock limited to the message time"
+        );
         assert!(check_not_future(t(1_000_000 + 301), Some(now), now, 5 * MIN).is_err());
         // The year 2200.
         assert!(check_not_future(t(7_258_118_400), None, now, 5 * MIN).is_err());

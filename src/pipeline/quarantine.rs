@@ -224,12 +224,11 @@ mod tests {
                     partition,
                     offset: o,
                 };
-                TickRecord {
-                    tick: Tick::new(sym(), Timestamp::from_secs(o), 1.0, 1.0, Source::new("t"))
-                        .unwrap(),
+                TickRecord::new(
+                    Tick::new(sym(), Timestamp::from_secs(o), 1.0, 1.0, Source::new("t")).unwrap(),
                     seq,
-                    at: seq,
-                }
+                    seq,
+                )
             })
             .collect()
     }

@@ -78,4 +78,10 @@ pub struct ConsumerSettings {
     /// How far ahead of the clock a trade's time may be before it is dead-lettered
     /// (`future_timestamp`); see `pipeline::clock`.
     pub max_clock_skew: Duration,
+    /// Every message of the raw topic since offset 0 is this group's to read (an embedded
+    /// broker, started empty for tickflow): a partition the group never committed must be
+    /// read from offset 0, and a first message past it means the broker dropped messages
+    /// before they were ever read. Not so on a shared cluster, where retention deletes old
+    /// messages a new group never needed.
+    pub whole_log: bool,
 }

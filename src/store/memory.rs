@@ -101,13 +101,18 @@ impl MemoryStore {
                 series.trim(self.limits.bars_per_series);
             }
             for c in &b.checkpoints {
-                t.checkpoints.insert(c.symbol, c.clone());
+                let stored = t.checkpoints.get(&c.symbol);
+                if c.may_replace(stored.map(|s| (s.epoch.as_str(), s.applied.as_slice()))) {
+                    t.checkpoints.insert(c.symbol, c.clone());
+                    stats.checkpoints += 1;
+                } else {
+                    stats.checkpoints_fenced += 1;
+                }
             }
             stats.ticks += b.ticks.len();
             stats.realtime += b.realtime.len();
             stats.bars += b.bars.len();
             stats.analytics += b.analytics.len();
-            stats.checkpoints += b.checkpoints.len();
         }
         stats
     }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// `(version, name, sql)` in the order they apply.
-const MIGRATIONS: [(i32, &str, &str); 8] = [
+const MIGRATIONS: [(i32, &str, &str); 9] = [
     (
         1,
         "tick_tables",
@@ -40,6 +40,11 @@ const MIGRATIONS: [(i32, &str, &str); 8] = [
         8,
         "timescale_policy_schedules",
         include_str!("../../sql/0008_timescale_policy_schedules.sql"),
+    ),
+    (
+        9,
+        "checkpoint_fence",
+        include_str!("../../sql/0009_checkpoint_fence.sql"),
     ),
 ];
 

@@ -90,6 +90,8 @@ pub struct WriteStats {
     pub analytics: usize,
     pub realtime: usize,
     pub checkpoints: usize,
+    /// Checkpoints not written: they would have replaced a newer one (`Checkpoint::may_replace`).
+    pub checkpoints_fenced: usize,
 }
 
 /// What a table holds, for [`Generations`].

@@ -226,7 +226,7 @@ proptest! {
         for (tick, key) in &trades {
             let p = partition_of(tick, *key, &mut rng);
             let seq = Seq { partition: p, offset: logs[p as usize].len() as i64 };
-            logs[p as usize].push(TickRecord { tick: *tick, seq, at: seq });
+            logs[p as usize].push(TickRecord::new(*tick, seq, seq));
         }
         prop_assert_eq!(pipeline(&logs, seed), brute_force(&trades));
     }

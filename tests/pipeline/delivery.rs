@@ -469,3 +469,184 @@ async fn analytics_follow_revised_bars_so_bars_and_indicators_never_disagree() {
         }
     }
 }
+
+#[actix_rt::test]
+async fn a_paused_instance_cannot_overwrite_the_newer_checkpoint_of_the_one_that_took_over() {
+    // An instance paused (SIGSTOP, a long GC-like stall) past its session timeout loses its
+    // partitions; the new owner checkpoints further. When the old one wakes, its checkpoint
+    // (behind on the same broker's log) must not replace the newer one — a restart would
+    // resume from it and skip the trades in between. Both stores keep the same rule.
+    use std::sync::Arc;
+    use tickflow::output::{Checkpoint, OutputBatch, Seq};
+    let db = TestDatabase::create().await;
+    let pg = tickflow::store::Store::Postgres(
+        tickflow::store::PgStore::connect(&db.url, 2).await.unwrap(),
+    );
+    let memory = tickflow::store::Store::Memory(tickflow::store::MemoryStore::new(
+        tickflow::store::MemoryLimits::default(),
+    ));
+    let aapl = Symbol::parse("AAPL").unwrap();
+    let checkpoint = |epoch: &str, applied: &[(i32, i64)], state: &[u8]| {
+        Arc::new(OutputBatch {
+            checkpoints: vec![Checkpoint {
+                symbol: aapl,
+                seq: Seq {
+                    partition: 0,
+                    offset: applied.first().map_or(-1, |a| a.1),
+                },
+                state: state.to_vec(),
+                epoch: epoch.into(),
+                applied: applied.to_vec(),
+            }],
+            ..OutputBatch::default()
+        })
+    };
+    for store in [&pg, &memory] {
+        let what = store.mode();
+        let stats = store
+            .write(&[checkpoint("e1", &[(0, 500), (2, 40)], b"new owner")])
+            .await
+            .unwrap();
+        assert_eq!(
+            (stats.checkpoints, stats.checkpoints_fenced),
+            (1, 0),
+            "{what}"
+        );
+        let stats = store
+            .write(&[checkpoint("e1", &[(0, 300), (2, 40)], b"zombie")])
+            .await
+            .unwrap();
+        assert_eq!(
+            (stats.checkpoints, stats.checkpoints_fenced),
+            (0, 1),
+            "{what}"
+        );
+        let stored = store.load_checkpoint(aapl).await.unwrap().unwrap();
+        assert_eq!(stored.state, b"new owner", "{what}");
+        assert_eq!(stored.applied, [(0, 500), (2, 40)], "{what}");
+        // Further on the same log, or on another broker (a restart on a new embedded
+        // broker): written.
+        store
+            .write(&[checkpoint("e1", &[(0, 501), (2, 40)], b"newer")])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load_checkpoint(aapl).await.unwrap().unwrap().state,
+            b"newer",
+            "{what}"
+        );
+        store
+            .write(&[checkpoint("e2", &[], b"other broker")])
+            .await
+            .unwrap();
+        let stored = store.load_checkpoint(aapl).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.state.as_slice(), stored.epoch.as_str()),
+            (&b"other broker"[..], "e2"),
+            "{what}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_trade_stamped_minutes_ahead_within_the_skew_closes_no_present_bar() {
+    // A live feed whose one trade is stamped four minutes ahead (inside the default 5-minute
+    // skew): it is stored and counted in its own future bar, but the present minute's trades
+    // after it are not late.
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "ahead")).await;
+    let aapl = Symbol::parse("AAPL").unwrap();
+    let now = Timestamp::from_datetime(&chrono::Utc::now());
+    let mut ticks: Vec<Tick> = (0..1_000)
+        .map(|i| {
+            let at = now.add_micros(-50_000_000 + i * 45_000);
+            Tick::new(
+                aapl,
+                at,
+                100.0 + (i % 37) as f64 / 10.0,
+                1.0 + (i % 5) as f64,
+                Source::new("live"),
+            )
+            .unwrap()
+        })
+        .collect();
+    let ahead = Tick::new(
+        aapl,
+        now.add_micros(240_000_000),
+        250.0,
+        3.0,
+        Source::new("live"),
+    )
+    .unwrap();
+    ticks.insert(500, ahead);
+    let producer = producer(kafka.bootstrap_servers());
+    publish(&producer, &ticks);
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(60)).await,
+        ticks.len() as i64
+    );
+    let late = app.metrics.late_ticks_dropped.get();
+    app.shutdown().await;
+    assert_stored_once(&client, &ticks).await;
+    assert_eq!(
+        late, 0,
+        "no present trade was made late by the one stamped ahead"
+    );
+    let sql = sql_intraday(&client, 1).await;
+    for (key, bar) in stored_intraday(&client, 1).await {
+        assert_eq!(
+            sql.get(&key),
+            Some(&bar),
+            "{key:?}: stored bar differs from the SQL aggregation"
+        );
+    }
+    assert!(dead_letters(kafka.bootstrap_servers()).is_empty());
+}
+
+#[actix_rt::test]
+async fn an_origin_header_tickflow_did_not_write_is_ignored_and_counted() {
+    // A producer that sets tickflow's forwarding header itself (copied from another
+    // cluster, or the old two-part form) must not make its trade — or any later one — look
+    // like a redelivery of an earlier offset.
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::BaseRecord;
+    let kafka = broker(3);
+    let db = TestDatabase::create().await;
+    let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "forged")).await;
+    let ticks = trades(&["W1"], 24);
+    let producer = producer(kafka.bootstrap_servers());
+    let forged = [
+        "0:1000000",
+        "1:1000000",
+        "2:1000000",
+        "someepoch:1:1000000",
+        "garbage",
+    ];
+    for (i, t) in ticks.iter().enumerate() {
+        let payload = wire::encode_raw_tick(t);
+        let mut record = BaseRecord::<str, [u8]>::to(topics::RAW)
+            .payload(&payload)
+            .key("W1");
+        if let Some(value) = forged.get(i) {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: "tickflow-origin",
+                value: Some(value.as_bytes()),
+            }));
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    let client = db.client().await;
+    assert_eq!(
+        wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(90)).await,
+        ticks.len() as i64,
+        "every trade stored"
+    );
+    let ignored = app.metrics.origin_headers_ignored.get();
+    app.shutdown().await;
+    assert_eq!(ignored, forged.len() as u64);
+    assert_stored_once(&client, &ticks).await;
+    assert_bars_and_realtime_exact(&client, &["W1"], &ticks).await;
+}

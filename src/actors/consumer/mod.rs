@@ -26,7 +26,7 @@ use crate::actors::supervisor::{
 use crate::backoff::Backoff;
 use crate::domain::{Symbol, Timestamp};
 use crate::kafka::partitioner::home_partition;
-use crate::kafka::producer::{Producer, Record, origin_headers, origin_of};
+use crate::kafka::producer::{OriginHeader, Producer, Record, origin_headers, origin_of};
 use crate::kafka::{config, topics, wire};
 use crate::metrics::Metrics;
 use crate::output::{Seq, TickRecord};
@@ -343,13 +343,16 @@ impl ConsumeLoop {
         };
         let message_time = m.timestamp().to_millis().map(Timestamp::from_millis);
         let skew = i64::try_from(self.settings.max_clock_skew.as_micros()).unwrap_or(i64::MAX);
-        if let Err(e) = clock::check_not_future(tick.ts(), message_time, now(), skew) {
-            if first {
-                self.dead_letter(m, &e.to_string(), "future_timestamp")
-                    .await;
+        let clock_limit = match clock::check_not_future(tick.ts(), message_time, now(), skew) {
+            Ok(reference) => reference,
+            Err(e) => {
+                if first {
+                    self.dead_letter(m, &e.to_string(), "future_timestamp")
+                        .await;
+                }
+                return;
             }
-            return;
-        }
+        };
         if at.partition >= self.partitions && first {
             tracing::error!(
                 partition = at.partition,
@@ -357,11 +360,36 @@ impl ConsumeLoop {
                 "the raw topic has more partitions than when this instance started; restart every instance so they agree on home partitions"
             );
         }
-        let seq =
-            origin_of(m.headers()).map_or(at, |(partition, offset)| Seq { partition, offset });
+        let epoch = self.supervisors.cx.view.epoch();
+        let seq = match origin_of(m.headers(), epoch, at.partition, self.partitions) {
+            OriginHeader::Absent => at,
+            OriginHeader::Forwarded(partition, offset) => Seq { partition, offset },
+            OriginHeader::Ignored => {
+                if first {
+                    self.metrics.origin_headers_ignored.inc();
+                    let seen = self.metrics.origin_headers_ignored.get();
+                    // Logged at 1, 2, 4, 8, …: a producer that sets it on every message
+                    // does not flood the log; the counter has the exact number.
+                    if seen.is_power_of_two() {
+                        tracing::warn!(
+                            partition = at.partition,
+                            offset = at.offset,
+                            seen,
+                            "a message carries a tickflow-origin header tickflow did not write on this broker: ignored, the message is a trade of its own"
+                        );
+                    }
+                }
+                at
+            }
+        };
         let ledger = &self.ledger;
         match routing::route(tick.symbol(), self.partitions, |p| ledger.owns(p)) {
-            Route::Local => self.aligner.push(TickRecord { tick, seq, at }),
+            Route::Local => self.aligner.push(TickRecord {
+                tick,
+                seq,
+                at,
+                clock_limit,
+            }),
             Route::Forward { home } => {
                 let symbol = tick.symbol();
                 let record = Record {
@@ -369,7 +397,7 @@ impl ConsumeLoop {
                     key: Some(symbol.as_str().as_bytes()),
                     payload: m.payload().unwrap_or_default(),
                     partition: Some(home),
-                    headers: Some(origin_headers(seq.partition, seq.offset)),
+                    headers: Some(origin_headers(epoch, seq.partition, seq.offset)),
                 };
                 // A failed send fails the next flush: nothing past it is committed.
                 match self.producer.send(record).await {

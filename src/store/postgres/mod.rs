@@ -158,7 +158,7 @@ impl PgStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT seq, state FROM symbol_checkpoints WHERE symbol = $1",
+                "SELECT seq, state, epoch, applied FROM symbol_checkpoints WHERE symbol = $1",
                 &[&symbol.as_str()],
             )
             .await?;
@@ -166,6 +166,11 @@ impl PgStore {
             symbol,
             seq: Seq::from_i64(r.get(0)),
             state: r.get(1),
+            epoch: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            applied: r
+                .get::<_, Option<serde_json::Value>>(3)
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
         }))
     }
 
@@ -210,7 +215,7 @@ impl PgStore {
                     r.get(3),
                     crate::domain::Source::new(r.get(4)),
                 )?;
-                Ok(TickRecord { tick, seq, at: seq })
+                Ok(TickRecord::new(tick, seq, seq))
             })
             .collect()
     }

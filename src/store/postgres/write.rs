@@ -4,7 +4,7 @@
 
 use super::{session_date, utc};
 use crate::domain::Bar;
-use crate::output::{AnalyticsRecord, OutputBatch, RealtimeRecord, TickRecord};
+use crate::output::{AnalyticsRecord, Checkpoint, OutputBatch, RealtimeRecord, TickRecord};
 use crate::store::WriteStats;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -72,12 +72,16 @@ pub(super) async fn write_batches(
         realtime_row,
     )
     .await?;
+    let bars = upsert_bars(tx, batches).await?;
+    let analytics = upsert_analytics(tx, batches).await?;
+    let (checkpoints, checkpoints_fenced) = upsert_checkpoints(tx, batches).await?;
     Ok(WriteStats {
         ticks: ticks.len(),
-        bars: upsert_bars(tx, batches).await?,
-        analytics: upsert_analytics(tx, batches).await?,
+        bars,
+        analytics,
         realtime: realtime.len(),
-        checkpoints: upsert_checkpoints(tx, batches).await?,
+        checkpoints,
+        checkpoints_fenced,
     })
 }
 
@@ -344,24 +348,63 @@ async fn upsert_analytics(
     Ok(rows.len())
 }
 
+/// Upserts the newest checkpoint of each symbol, except those that would replace a newer
+/// one ([`Checkpoint::may_replace`]: the rows are locked, in symbol order, first). Returns
+/// `(written, fenced)`.
 async fn upsert_checkpoints(
     tx: &Transaction<'_>,
     batches: &[Arc<OutputBatch>],
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, usize)> {
     let rows = last_per_key(batches.iter().flat_map(|b| &b.checkpoints), |c| c.symbol);
     if rows.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let symbols: Vec<&str> = rows.iter().map(|c| c.symbol.as_str()).collect();
-    let seqs: Vec<i64> = rows.iter().map(|c| c.seq.as_i64()).collect();
-    let states: Vec<&[u8]> = rows.iter().map(|c| c.state.as_slice()).collect();
+    let stored: HashMap<String, (String, Vec<(i32, i64)>)> = tx
+        .query(
+            "SELECT symbol, epoch, applied FROM symbol_checkpoints
+             WHERE symbol = ANY($1) AND epoch IS NOT NULL AND applied IS NOT NULL
+             ORDER BY symbol FOR UPDATE",
+            &[&symbols],
+        )
+        .await
+        .context("lock symbol_checkpoints")?
+        .into_iter()
+        .filter_map(|r| {
+            let applied = serde_json::from_value(r.get::<_, serde_json::Value>(2)).ok()?;
+            Some((r.get(0), (r.get(1), applied)))
+        })
+        .collect();
+    let (accepted, fenced): (Vec<&Checkpoint>, Vec<&Checkpoint>) =
+        rows.iter().copied().partition(|c| {
+            c.may_replace(
+                stored
+                    .get(c.symbol.as_str())
+                    .map(|(e, a)| (e.as_str(), a.as_slice())),
+            )
+        });
+    for c in &fenced {
+        tracing::warn!(symbol = %c.symbol, epoch = %c.epoch, applied = ?c.applied, "checkpoint not written: the stored one applied more of this broker's log (this instance lost the symbol's partition while it was not looking)");
+    }
+    if accepted.is_empty() {
+        return Ok((0, fenced.len()));
+    }
+    let symbols: Vec<&str> = accepted.iter().map(|c| c.symbol.as_str()).collect();
+    let seqs: Vec<i64> = accepted.iter().map(|c| c.seq.as_i64()).collect();
+    let states: Vec<&[u8]> = accepted.iter().map(|c| c.state.as_slice()).collect();
+    let epochs: Vec<&str> = accepted.iter().map(|c| c.epoch.as_str()).collect();
+    let applied: Vec<serde_json::Value> = accepted
+        .iter()
+        .map(|c| serde_json::json!(c.applied))
+        .collect();
     tx.execute(
-        "INSERT INTO symbol_checkpoints (symbol, seq, state)
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[])
-         ON CONFLICT (symbol) DO UPDATE SET seq = EXCLUDED.seq, state = EXCLUDED.state, updated_at = now()",
-        &[&symbols, &seqs, &states],
+        "INSERT INTO symbol_checkpoints (symbol, seq, state, epoch, applied)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::text[], $5::jsonb[])
+         ON CONFLICT (symbol) DO UPDATE SET seq = EXCLUDED.seq, state = EXCLUDED.state,
+           epoch = EXCLUDED.epoch, applied = EXCLUDED.applied, updated_at = now()",
+        &[&symbols, &seqs, &states, &epochs, &applied],
     )
     .await
     .context("upsert symbol_checkpoints")?;
-    Ok(rows.len())
+    Ok((accepted.len(), fenced.len()))
 }
