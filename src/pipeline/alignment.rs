@@ -50,8 +50,9 @@ struct Lane {
     frontier: Option<Timestamp>,
     /// Latest trade time read from the partition, per symbol it carried.
     symbols: HashMap<Symbol, Timestamp>,
-    /// Trades held in `queue`, per symbol.
-    held: HashMap<Symbol, usize>,
+    /// The times of the trades held in `queue`, per symbol, in queue order (so the first
+    /// is the symbol's oldest held here, producers publishing a symbol in time order).
+    held: HashMap<Symbol, VecDeque<Timestamp>>,
     /// Latest trade time released from it, overall and per symbol.
     released: Option<Timestamp>,
     released_symbols: HashMap<Symbol, Timestamp>,
@@ -64,14 +65,25 @@ impl Lane {
     /// held behind an older head, and none to come (its end reached, or its reading past
     /// `ts` — for the symbol itself where it carried it).
     fn past(&self, symbol: Symbol, ts: Timestamp) -> bool {
-        let holds_older = self.held.get(&symbol).is_some_and(|n| *n > 0)
-            && self.queue.front().is_some_and(|h| h.tick.ts() < ts);
+        let holds_older = self.oldest_held_of(symbol).is_some_and(|t| t < ts);
         !holds_older
             && (self.at_end
                 || match self.symbols.get(&symbol) {
                     Some(latest) => *latest >= ts,
                     None => self.frontier.is_some_and(|f| f >= ts),
                 })
+    }
+}
+
+impl Lane {
+    /// The oldest trade time of `symbol` held here.
+    fn oldest_held_of(&self, symbol: Symbol) -> Option<Timestamp> {
+        self.held.get(&symbol).and_then(|q| q.front().copied())
+    }
+
+    /// The oldest trade time held here, of any symbol.
+    fn oldest_held(&self) -> Option<Timestamp> {
+        self.held.values().filter_map(|q| q.front().copied()).min()
     }
 }
 
@@ -124,13 +136,25 @@ impl Aligner {
             .entry(r.tick.symbol())
             .and_modify(|t| *t = (*t).max(ts))
             .or_insert(ts);
-        *lane.held.entry(r.tick.symbol()).or_default() += 1;
+        lane.held.entry(r.tick.symbol()).or_default().push_back(ts);
         lane.queue.push_back(r);
         self.held += 1;
     }
 
-    /// How far every partition still being read has come.
+    /// How far every partition still being read has come — and no further than the oldest
+    /// trade still held (a quiet symbol's clock must not close the bar a held trade of it
+    /// belongs to).
     pub fn bound(&self) -> Bound {
+        let held = self.lanes.values().filter_map(Lane::oldest_held).min();
+        match (self.read_bound(), held) {
+            (Bound::Everything, Some(h)) => Bound::Upto(h),
+            (Bound::Upto(b), Some(h)) => Bound::Upto(b.min(h)),
+            (bound, _) => bound,
+        }
+    }
+
+    /// How far every partition still being read has come.
+    fn read_bound(&self) -> Bound {
         let mut bound = Bound::Everything;
         for lane in self.lanes.values().filter(|l| !l.at_end) {
             match lane.frontier {
@@ -197,8 +221,8 @@ impl Aligner {
             // unwrap: the lane exists and its queue has the head just found.
             let lane = self.lanes.get_mut(&partition).unwrap();
             let r = lane.queue.pop_front().unwrap();
-            if let Some(n) = lane.held.get_mut(&r.tick.symbol()) {
-                *n -= 1;
+            if let Some(q) = lane.held.get_mut(&r.tick.symbol()) {
+                q.pop_front();
             }
             lane.released = Some(lane.released.map_or(ts, |x| x.max(ts)));
             lane.released_symbols
@@ -337,14 +361,25 @@ mod tests {
         a.release(|r| out.push((r.tick.symbol().to_string(), r.at.partition)));
         assert!(
             out.is_empty(),
-            "BBB at 150 waits: partition 1 carried BBB only up to 100, whatever its AAA"
+            "BBB at 150 waits: partition 1 holds BBB at 100, whatever its AAA"
         );
         a.push(tick_of("BBB", 1, 2, 160));
         a.release(|r| out.push((r.tick.symbol().to_string(), r.at.partition)));
+        assert!(
+            out.is_empty(),
+            "still: BBB's 100 is behind AAA's 500, which partition 0 may still undercut"
+        );
+        a.reached_end(0);
+        a.release(|r| out.push((r.tick.symbol().to_string(), r.at.partition)));
         assert_eq!(
             out,
-            [("BBB".to_owned(), 0)],
-            "150 goes once partition 1's BBB reached 160 (its own lane still waits on AAA)"
+            [
+                ("AAA".to_owned(), 1),
+                ("BBB".to_owned(), 1),
+                ("BBB".to_owned(), 0),
+                ("BBB".to_owned(), 1)
+            ],
+            "once partition 0 is caught up: BBB in time order"
         );
     }
 
@@ -379,6 +414,54 @@ mod tests {
         assert_eq!(a.revoke(1), 1);
         assert_eq!(a.held(), 0);
         assert_eq!(a.revoke(9), 0);
+    }
+
+    #[test]
+    fn a_symbol_held_behind_another_symbols_newer_trade_still_holds_it_back() {
+        // Partition 0's head is AAA at 500; BBB at 100 waits behind it. BBB at 150 from
+        // partition 1 must not pass BBB's 100, though partition 0's head is newer.
+        let mut a = Aligner::new();
+        a.assign(0);
+        a.assign(1);
+        a.push(tick_of("AAA", 0, 0, 500));
+        a.push(tick_of("BBB", 0, 1, 100));
+        a.push(tick_of("BBB", 1, 0, 150));
+        a.push(tick_of("CCC", 1, 1, 600));
+        let mut out = Vec::new();
+        let mut take = |r: TickRecord| {
+            out.push((
+                r.tick.symbol().to_string(),
+                r.tick.ts().micros() / 1_000_000,
+            ));
+        };
+        a.release(&mut take);
+        a.reached_end(0);
+        a.reached_end(1);
+        a.release(&mut take);
+        assert_eq!(
+            out,
+            [
+                ("AAA".to_owned(), 500),
+                ("BBB".to_owned(), 100),
+                ("BBB".to_owned(), 150),
+                ("CCC".to_owned(), 600)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_bound_stays_below_every_held_trade() {
+        let mut a = Aligner::new();
+        a.assign(0);
+        a.assign(1);
+        a.push(tick(0, 0, 50));
+        a.reached_end(0);
+        a.push(tick(1, 0, 200));
+        // Partition 1 is still being read (up to 200) but partition 0 holds 50 back.
+        assert_eq!(a.bound(), Bound::Upto(Timestamp::from_secs(50)));
+        a.reached_end(1);
+        drain(&mut a);
+        assert_eq!(a.bound(), Bound::Everything);
     }
 
     #[test]
