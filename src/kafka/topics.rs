@@ -82,6 +82,26 @@ impl TopicSettings {
     }
 }
 
+impl TopicSpec {
+    /// The topic's configuration at creation.
+    pub fn configs(&self) -> Vec<(&'static str, String)> {
+        let retention = self
+            .retention
+            .map_or("-1".to_owned(), |r| r.as_millis().to_string());
+        let mut configs = vec![
+            ("retention.ms", retention),
+            ("cleanup.policy", "delete".to_owned()),
+        ];
+        if self.name == RAW {
+            // Trades are judged against their message's time (`pipeline::clock`): the
+            // broker's clock, not each producer's — a producer whose clock runs slow would
+            // otherwise see its present trades refused as from the future.
+            configs.push(("message.timestamp.type", "LogAppendTime".to_owned()));
+        }
+        configs
+    }
+}
+
 /// Creates every topic that does not exist yet; existing ones are left as they are. Only
 /// missing topics are requested, so a cluster without the CreateTopics API (librdkafka's
 /// mock broker, whose topics are made up front) works too.
@@ -105,15 +125,13 @@ pub async fn create_topics(
     })
     .await?
     .context("cannot read the cluster's topics")?;
-    let missing: Vec<(TopicSpec, String)> = settings
+    let missing: Vec<(TopicSpec, Vec<(&str, String)>)> = settings
         .all()
         .into_iter()
         .filter(|t| !existing.iter().any(|e| e == t.name))
         .map(|t| {
-            let ms = t
-                .retention
-                .map_or("-1".to_owned(), |r| r.as_millis().to_string());
-            (t, ms)
+            let configs = t.configs();
+            (t, configs)
         })
         .collect();
     if missing.is_empty() {
@@ -121,14 +139,15 @@ pub async fn create_topics(
     }
     let topics: Vec<NewTopic<'_>> = missing
         .iter()
-        .map(|(t, ms)| {
-            NewTopic::new(
-                t.name,
-                t.partitions,
-                TopicReplication::Fixed(settings.replication),
+        .map(|(t, configs)| {
+            configs.iter().fold(
+                NewTopic::new(
+                    t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(settings.replication),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
-            .set("retention.ms", ms)
-            .set("cleanup.policy", "delete")
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -175,4 +194,40 @@ pub async fn partition_count(bootstrap: &str, topic: &str) -> anyhow::Result<i32
     );
     // `try_from`: Kafka partition counts are i32 on the wire.
     Ok(i32::try_from(count)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_raw_topic_takes_the_brokers_clock_and_every_topic_deletes_by_age() {
+        let settings = TopicSettings {
+            partitions: 6,
+            replication: 1,
+            raw_retention: Duration::from_secs(7 * 86_400),
+            output_retention: Duration::from_secs(86_400),
+            dlq_retention: Duration::from_secs(30 * 86_400),
+        };
+        for spec in settings.all() {
+            let configs = spec.configs();
+            let get = |k: &str| {
+                configs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(get("cleanup.policy"), Some("delete"), "{}", spec.name);
+            assert_eq!(
+                get("message.timestamp.type"),
+                (spec.name == RAW).then_some("LogAppendTime"),
+                "{}",
+                spec.name
+            );
+            let want = spec
+                .retention
+                .map_or("-1".to_owned(), |r| r.as_millis().to_string());
+            assert_eq!(get("retention.ms"), Some(want.as_str()), "{}", spec.name);
+        }
+    }
 }

@@ -15,7 +15,8 @@ pub struct FutureTimestamp {
 /// Checks a trade's time against the moment it was produced.
 ///
 /// The reference is the Kafka message's own timestamp when it is earlier than the wall clock
-/// (the producer's clock when it sent the trade), else the wall clock: so a replay of the
+/// (the broker's append time on a raw topic tickflow created — `kafka::topics` — else the
+/// producer's clock when it sent the trade), else the wall clock: so a replay of the
 /// same log, however much later, judges every trade as the first reading did (no trade
 /// dead-lettered once and accepted later, or the reverse), and a producer that stamps its
 /// messages in the future cannot vouch for its own trades.
