@@ -104,7 +104,7 @@ impl Handler<BarTicks> for BarBuilderActor {
             for r in msg.0.iter() {
                 #[cfg(feature = "fault-injection")]
                 crate::fault::check_poison(&r.tick);
-                match builder.on_tick_limited(&r.tick, r.clock_limit, events) {
+                match builder.on_trade(&r.tick, Some(r.seq.as_i64()), r.clock_limit, events) {
                     TickOutcome::LateDropped => metrics.late_ticks_dropped.inc(),
                     TickOutcome::OutsideSession => metrics.ticks_outside_session.inc(),
                     TickOutcome::Applied | TickOutcome::Revised => {}

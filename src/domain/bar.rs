@@ -7,8 +7,9 @@ use crate::domain::time::Timestamp;
 
 /// An OHLCV bar covering `[start, end)` of event time.
 ///
-/// `open`/`close` are the prices of the earliest and latest trade by event time (ties keep
-/// arrival order), so the bar does not depend on the order in which ticks arrived.
+/// `open`/`close` are the prices of the earliest and latest trade by event time, ties broken
+/// by the trades' order in the log where it is known (`ties`; else by arrival), so the bar
+/// does not depend on the order in which ticks arrived.
 /// `revision` is 0 when the bar first closes and grows by one each time a late trade changes
 /// it; consumers keep the highest revision.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -41,11 +42,45 @@ pub struct Bar {
     pub close_time: Timestamp,
     /// 0 on first close, +1 per revision.
     pub revision: u32,
+    /// Log order of the trades that set `open` and `close`, for ties in event time. Not
+    /// part of the bar's value (not stored, not compared).
+    #[serde(skip)]
+    pub ties: TieBreak,
+}
+
+/// The log order (a trade's identity, e.g. its raw-topic position) of the trades that set a
+/// bar's open and close: of several trades stamped with the same instant, the open is the
+/// first in the log and the close the last, as a SQL aggregation ordered by time and
+/// identity says — whatever order they arrived in (trades of one symbol read from several
+/// partitions). `None`: unknown (a bar restored from a checkpoint, or built from trades
+/// without identities): ties then keep arrival order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TieBreak {
+    pub open: Option<i64>,
+    pub close: Option<i64>,
+}
+
+/// Bookkeeping, not value: two bars with the same prices, volumes and times are equal.
+impl PartialEq for TieBreak {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Whether a trade ranked `a` comes before one ranked `b` in the log (both known).
+fn before(a: Option<i64>, b: Option<i64>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a < b)
 }
 
 impl Bar {
-    /// A bar holding just `tick`.
-    pub fn from_tick(tick: &Tick, interval: Interval, start: Timestamp, end: Timestamp) -> Self {
+    /// A bar holding just `tick`, whose log order is `order` (`None`: unknown).
+    pub fn from_tick(
+        tick: &Tick,
+        order: Option<i64>,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Self {
         Self {
             symbol: tick.symbol(),
             interval,
@@ -61,20 +96,27 @@ impl Bar {
             open_time: tick.ts(),
             close_time: tick.ts(),
             revision: 0,
+            ties: TieBreak {
+                open: order,
+                close: order,
+            },
         }
     }
 
-    /// Adds one more trade.
+    /// Adds one more trade, whose log order is `order` (`None`: unknown).
     #[inline]
-    pub fn apply(&mut self, tick: &Tick) {
+    pub fn apply(&mut self, tick: &Tick, order: Option<i64>) {
         let (p, ts) = (tick.price(), tick.ts());
-        if ts < self.open_time {
+        if ts < self.open_time || (ts == self.open_time && before(order, self.ties.open)) {
             self.open = p;
             self.open_time = ts;
+            self.ties.open = order;
         }
-        if ts >= self.close_time {
+        // A tie goes to the later arrival unless the log order says otherwise.
+        if ts > self.close_time || (ts == self.close_time && !before(order, self.ties.close)) {
             self.close = p;
             self.close_time = ts;
+            self.ties.close = order;
         }
         self.high = self.high.max(p);
         self.low = self.low.min(p);
@@ -127,5 +169,37 @@ impl Ohlcv {
     /// Typical price `(high + low + close) / 3`.
     pub fn typical_price(&self) -> f64 {
         (self.high + self.low + self.close) / 3.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Source;
+
+    #[test]
+    fn ties_in_time_go_by_log_order_whatever_the_arrival() {
+        let t = Timestamp::from_secs(1_704_205_800);
+        let trade = |price| {
+            Tick::new(
+                Symbol::parse("AAPL").unwrap(),
+                t,
+                price,
+                1.0,
+                Source::new("t"),
+            )
+            .unwrap()
+        };
+        let (start, end) = (t, t.add_micros(60_000_000));
+        // Log order: 1.0 (rank 10), 2.0 (rank 20), 3.0 (rank 30); arrival: 2, 3, 1.
+        let mut bar = Bar::from_tick(&trade(2.0), Some(20), Interval::M1, start, end);
+        bar.apply(&trade(3.0), Some(30));
+        bar.apply(&trade(1.0), Some(10));
+        assert_eq!((bar.open, bar.close), (1.0, 3.0));
+        // Unknown order (a bar restored from a checkpoint): ties keep arrival order.
+        let mut restored = Bar::from_tick(&trade(2.0), None, Interval::M1, start, end);
+        restored.apply(&trade(1.0), Some(10));
+        assert_eq!((restored.open, restored.close), (2.0, 1.0));
+        assert_eq!(bar.ties, restored.ties, "not part of the value");
     }
 }

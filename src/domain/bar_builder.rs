@@ -160,16 +160,18 @@ impl BarBuilder {
 
     /// Adds one trade; pushes any bars it closes or revises onto `out`.
     pub fn on_tick(&mut self, tick: &Tick, out: &mut Vec<BarEvent>) -> TickOutcome {
-        self.on_tick_limited(tick, tick.ts(), out)
+        self.on_trade(tick, None, tick.ts(), out)
     }
 
-    /// Adds one trade whose time may move the watermark no further than `clock_limit` (the
-    /// time it was vouched for): a trade stamped ahead of the present is counted in its
-    /// (future) bar, but does not close the present bars, so the trades of the present
-    /// arriving after it are not late.
-    pub fn on_tick_limited(
+    /// Adds one trade, whose log order is `order` (ties in event time go by it: see
+    /// [`crate::domain::bar::TieBreak`]) and whose time may move the watermark no further
+    /// than `clock_limit` (the time it was vouched for): a trade stamped ahead of the present
+    /// is counted in its (future) bar, but does not close the present bars, so the trades of
+    /// the present arriving after it are not late.
+    pub fn on_trade(
         &mut self,
         tick: &Tick,
+        order: Option<i64>,
         clock_limit: Timestamp,
         out: &mut Vec<BarEvent>,
     ) -> TickOutcome {
@@ -186,18 +188,20 @@ impl BarBuilder {
                 return TickOutcome::LateDropped;
             }
             Some(wm) if closes_at <= wm => {
-                self.revise(tick, start, end, out);
+                self.revise(tick, order, start, end, out);
                 TickOutcome::Revised
             }
             _ => {
                 match self.open.iter().rposition(|b| b.start <= start) {
-                    Some(i) if self.open[i].start == start => self.open[i].apply(tick),
-                    Some(i) => self
-                        .open
-                        .insert(i + 1, Bar::from_tick(tick, self.interval, start, end)),
-                    None => self
-                        .open
-                        .push_front(Bar::from_tick(tick, self.interval, start, end)),
+                    Some(i) if self.open[i].start == start => self.open[i].apply(tick, order),
+                    Some(i) => self.open.insert(
+                        i + 1,
+                        Bar::from_tick(tick, order, self.interval, start, end),
+                    ),
+                    None => {
+                        self.open
+                            .push_front(Bar::from_tick(tick, order, self.interval, start, end))
+                    }
                 }
                 TickOutcome::Applied
             }
@@ -245,18 +249,25 @@ impl BarBuilder {
         }
     }
 
-    fn revise(&mut self, tick: &Tick, start: Timestamp, end: Timestamp, out: &mut Vec<BarEvent>) {
+    fn revise(
+        &mut self,
+        tick: &Tick,
+        order: Option<i64>,
+        start: Timestamp,
+        end: Timestamp,
+        out: &mut Vec<BarEvent>,
+    ) {
         match self.closed.binary_search_by(|b| b.start.cmp(&start)) {
             Ok(i) => {
                 let bar = &mut self.closed[i];
-                bar.apply(tick);
+                bar.apply(tick, order);
                 bar.revision += 1;
                 self.stats.revised += 1;
                 out.push(BarEvent::Revised(*bar));
             }
             Err(i) => {
                 // First trade of a bucket that closed empty: it is this bar's first version.
-                let bar = Bar::from_tick(tick, self.interval, start, end);
+                let bar = Bar::from_tick(tick, order, self.interval, start, end);
                 self.closed.insert(i, bar);
                 self.stats.closed += 1;
                 out.push(BarEvent::Closed(bar));
@@ -331,7 +342,7 @@ mod tests {
         let mut b = builder(Interval::M1);
         let mut out = feed(&mut b, &[tick("2024-01-02T14:30:10Z", 10.0, 1.0)]);
         let ahead = tick("2024-01-02T14:34:20Z", 99.0, 1.0);
-        let outcome = b.on_tick_limited(&ahead, ts("2024-01-02T14:30:20Z"), &mut out);
+        let outcome = b.on_trade(&ahead, None, ts("2024-01-02T14:30:20Z"), &mut out);
         assert_eq!(outcome, TickOutcome::Applied);
         assert!(out.is_empty(), "no bar closed by it");
         let present = tick("2024-01-02T14:30:40Z", 11.0, 2.0);

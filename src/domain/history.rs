@@ -35,6 +35,7 @@ impl HistoryBar {
             open_time: self.start,
             close_time: self.start,
             revision: 0,
+            ties: crate::domain::bar::TieBreak::default(),
         }
     }
 }

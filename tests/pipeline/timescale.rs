@@ -516,6 +516,7 @@ fn batch(close: f64, volume: f64, revision: u32, price: f64) -> OutputBatch {
         open_time: start,
         close_time: start,
         revision,
+        ties: tickflow::domain::bar::TieBreak::default(),
     };
     let bars = [
         bar(Interval::M1, minute, Timestamp::from_secs(1_709_908_260)),

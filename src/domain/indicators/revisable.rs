@@ -166,6 +166,7 @@ mod tests {
             open_time: start,
             close_time: start,
             revision: 0,
+            ties: crate::domain::bar::TieBreak::default(),
         }
     }
 

@@ -157,7 +157,13 @@ mod tests {
         let sym = Symbol::parse("AAPL").unwrap();
         let start = parse_timestamp("2024-03-28T13:30:00Z", chrono_tz::UTC).unwrap();
         let tick = Tick::new(sym, start, 10.0, 2.0, Source::new("t")).unwrap();
-        let bar = Bar::from_tick(&tick, Interval::M1, start, start.add_micros(60_000_000));
+        let bar = Bar::from_tick(
+            &tick,
+            None,
+            Interval::M1,
+            start,
+            start.add_micros(60_000_000),
+        );
         let mut state =
             crate::domain::BarIndicators::new(Interval::M1, crate::domain::TradingCalendar::Utc24h);
         let values = *state.update_bar(&bar);

@@ -155,6 +155,7 @@ mod tests {
             open_time: start,
             close_time: start,
             revision: 0,
+            ties: crate::domain::bar::TieBreak::default(),
         };
         let v: serde_json::Value =
             serde_json::from_slice(&encode_bar(&live, BarStatus::Closed, None)).unwrap();
