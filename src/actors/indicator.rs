@@ -56,7 +56,7 @@ impl Handler<IndicatorWork> for IndicatorActor {
                     // Cannot happen with the builder's lateness (the indicators keep every
                     // bar it can still revise); counted and logged if it ever does.
                     metrics.analytics_not_revised.inc();
-                    tracing::error!(%symbol, interval = interval.as_str(), error = %e, "revision not reflected in the analytics");
+                    tracing::error!(%symbol, interval = interval.as_str(), error = %format!("{e:#}"), "revision not reflected in the analytics");
                 }
             }
             let analytics = changed

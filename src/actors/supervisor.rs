@@ -292,7 +292,7 @@ impl Actor for SymbolSupervisor {
                     // A checkpoint handed to the writer before the failure must be the one
                     // read back.
                     if let Ok(Err(e)) = db.send(Flush).await {
-                        tracing::warn!(%symbol, error = %e, "flush before restoring failed");
+                        tracing::warn!(%symbol, error = %format!("{e:#}"), "flush before restoring failed");
                     }
                 }
                 // Without its checkpoint the symbol cannot go on: wait for the store.
@@ -314,7 +314,7 @@ impl Actor for SymbolSupervisor {
                             Some(Ok(_)) => tracing::warn!(%symbol, "checkpoint is for other intervals; starting fresh"),
                             Some(Err(e)) => {
                                 metrics.checkpoints_unusable.inc();
-                                tracing::error!(%symbol, error = %e, "checkpoint not usable; starting fresh");
+                                tracing::error!(%symbol, error = %format!("{e:#}"), "checkpoint not usable; starting fresh");
                             }
                             None => {}
                         }
@@ -349,10 +349,10 @@ impl Actor for SymbolSupervisor {
                                 ..OutputBatch::default()
                             };
                             if let Err(e) = db.send(Persist(Arc::new(batch))).await {
-                                tracing::warn!(%symbol, error = %e, "first checkpoint not written");
+                                tracing::warn!(%symbol, error = %format!("{e:#}"), "first checkpoint not written");
                             }
                         }
-                        Err(e) => tracing::error!(%symbol, error = %e, "first checkpoint not encoded"),
+                        Err(e) => tracing::error!(%symbol, error = %format!("{e:#}"), "first checkpoint not encoded"),
                     }
                 }
                 let rebased = restored && state.epoch != epoch;
@@ -378,12 +378,12 @@ impl Actor for SymbolSupervisor {
                 match act.apply(recovered.into(), false) {
                     Ok(work) => ctx.wait(work.into_actor(act).map(|res, act, ctx| {
                         if let Err(e) = res {
-                            tracing::error!(symbol = %act.symbol, error = %e, "re-applying stored trades failed");
+                            tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
                             ctx.stop();
                         }
                     })),
                     Err(e) => {
-                        tracing::error!(symbol = %act.symbol, error = %e, "re-applying stored trades failed");
+                        tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
                         ctx.stop();
                     }
                 }
@@ -519,7 +519,7 @@ impl Handler<ClockTick> for SymbolSupervisor {
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
-                tracing::error!(symbol = %act.symbol, error = %e, "clock advance failed");
+                tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "clock advance failed");
                 act.lifecycle = act.lifecycle.failed_unseen();
                 ctx.stop();
             }
@@ -546,7 +546,7 @@ impl Handler<CheckpointRebased> for SymbolSupervisor {
     fn handle(&mut self, _: CheckpointRebased, ctx: &mut Self::Context) {
         ctx.wait(self.checkpoint().map(|res, act, _| {
             if let Err(e) = res {
-                tracing::warn!(symbol = %act.symbol, error = %e, "checkpoint on the new broker not written; the next commit writes it");
+                tracing::warn!(symbol = %act.symbol, error = %format!("{e:#}"), "checkpoint on the new broker not written; the next commit writes it");
             }
         }));
     }

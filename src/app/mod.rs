@@ -15,7 +15,7 @@ use crate::kafka::backlog::BacklogMonitor;
 use crate::kafka::epoch::{self, BrokerEpoch};
 use crate::kafka::topics::TopicSettings;
 use crate::metrics::Metrics;
-use crate::pipeline::SymbolSettings;
+use crate::pipeline::{PipelineView, SymbolSettings};
 use crate::store::{MemoryLimits, Retention, Store};
 use crate::web::{AppState, health::KafkaProbe};
 use actix::prelude::*;
@@ -143,11 +143,12 @@ impl App {
             .context("cannot establish the broker epoch")?;
         tracing::info!(epoch = %epoch.id, "broker epoch");
         let store = open_store(&settings).await?;
-        store
+        let forward_key = store
             .register_epoch(&epoch.id)
             .await
             .context("cannot record the broker epoch")?;
-        let pipeline = start_pipeline(&settings, &broker, &epoch, &store, &metrics).await?;
+        let view = Arc::new(PipelineView::new(epoch.id.clone(), forward_key));
+        let pipeline = start_pipeline(&settings, &broker, &epoch, view, &store, &metrics).await?;
         let (broadcaster, feeder) = start_websockets(&broker.bootstrap, &metrics);
         let mut background = vec![feeder, pipeline.backlog_watch];
         let feed_state = Arc::new(FeedState::default());
@@ -227,7 +228,7 @@ impl App {
         }
         let _ = self.consumer.send(Shutdown).await;
         if let Err(e) = self.outputs.flush().await {
-            tracing::error!(error = %e, "final flush failed");
+            tracing::error!(error = %format!("{e:#}"), "final flush failed");
         }
         self.server.stop(true).await;
         let _ = self.server_task.await;

@@ -97,6 +97,7 @@ pub async fn start_pipeline(
     settings: &Settings,
     broker: &Broker,
     epoch: &BrokerEpoch,
+    view: Arc<PipelineView>,
     store: &Store,
     metrics: &Metrics,
 ) -> anyhow::Result<Pipeline> {
@@ -138,7 +139,7 @@ pub async fn start_pipeline(
             store: store.clone(),
             outputs: outputs.clone(),
             metrics: metrics.clone(),
-            view: Arc::new(PipelineView::new(epoch.id.clone())),
+            view,
         },
         arbiters.iter().map(Arbiter::handle).collect(),
     )?

@@ -37,7 +37,7 @@ pub async fn run(
     let consumer: StreamConsumer = match config::ingest_consumer(&bootstrap, &group).create() {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "bar ingest cannot start");
+            tracing::error!(error = %format!("{e:#}"), "bar ingest cannot start");
             return;
         }
     };
@@ -49,7 +49,7 @@ pub async fn run(
         }
     };
     if let Err(e) = consumer.subscribe(&[topics::HISTORY]) {
-        tracing::error!(error = %e, "bar ingest cannot subscribe");
+        tracing::error!(error = %format!("{e:#}"), "bar ingest cannot subscribe");
         return;
     }
     let mut batches = consumer.stream().ready_chunks(BATCH);
@@ -62,7 +62,7 @@ pub async fn run(
             let m = match msg {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(error = %e, "bar ingest consumer error");
+                    tracing::warn!(error = %format!("{e:#}"), "bar ingest consumer error");
                     continue;
                 }
             };
@@ -133,7 +133,7 @@ pub async fn run(
             match dlq.flush().await {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::error!(error = %e, retry_in = ?backoff.peek(), "dead letters not delivered; sending them again");
+                    tracing::error!(error = %format!("{e:#}"), retry_in = ?backoff.peek(), "dead letters not delivered; sending them again");
                     backoff.wait().await;
                 }
             }
@@ -143,14 +143,14 @@ pub async fn run(
             if let Err(e) =
                 tpl.add_partition_offset(topics::HISTORY, partition, Offset::Offset(offset))
             {
-                tracing::warn!(error = %e, "bad offset");
+                tracing::warn!(error = %format!("{e:#}"), "bad offset");
             }
         }
         if tpl.count() > 0
             && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
         {
             // The next commit covers it; a redelivery is harmless (upserts).
-            tracing::warn!(error = %e, "bar ingest commit failed");
+            tracing::warn!(error = %format!("{e:#}"), "bar ingest commit failed");
         }
     }
 }

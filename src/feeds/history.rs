@@ -235,7 +235,7 @@ impl HistoryClient {
             match self.fetch_from(p, symbol, interval, calendar, chunk).await {
                 Ok(raw) => return Ok((p.kind, fill_chunk(symbol, interval, chunk, raw))),
                 Err(e) => {
-                    tracing::warn!(provider = p.kind.name(), %symbol, interval = interval.as_str(), error = %e, "history provider failed; trying the next");
+                    tracing::warn!(provider = p.kind.name(), %symbol, interval = interval.as_str(), error = %format!("{e:#}"), "history provider failed; trying the next");
                     failures.push((p.kind, e));
                 }
             }

@@ -174,7 +174,7 @@ pub async fn run(
                 Ok(()) => metrics.feed_published.inc(),
                 Err(e) => {
                     metrics.feed_errors.inc();
-                    tracing::warn!(error = %e, "simulator cannot publish");
+                    tracing::warn!(error = %format!("{e:#}"), "simulator cannot publish");
                 }
             }
         }

@@ -224,7 +224,7 @@ async fn session(
                             Err(e) => {
                                 state.bad_frames.fetch_add(1, Ordering::Relaxed);
                                 metrics.feed_errors.inc();
-                                tracing::warn!(error = %e, "bad feed frame skipped");
+                                tracing::warn!(error = %format!("{e:#}"), "bad feed frame skipped");
                             }
                         }
                     }

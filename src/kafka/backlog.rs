@@ -124,7 +124,7 @@ impl BacklogMonitor {
                     }
                 }
                 Ok(Err(e)) => tracing::debug!(error = %format!("{e:#}"), "backlog not read"),
-                Err(e) => tracing::warn!(error = %e, "backlog probe failed"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "backlog probe failed"),
             }
         }
     }

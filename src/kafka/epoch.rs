@@ -104,7 +104,7 @@ fn read_blocking(bootstrap: &str) -> anyhow::Result<Option<BrokerEpoch>> {
             }
             Some(Err(e)) if config::is_partition_eof(&e) => return Ok(None),
             // Not there yet (topic being created, leader election): ask again.
-            Some(Err(e)) => tracing::debug!(error = %e, "epoch reader"),
+            Some(Err(e)) => tracing::debug!(error = %format!("{e:#}"), "epoch reader"),
             None => {}
         }
     }

@@ -3,6 +3,7 @@
 //! - [`config`]: every client configuration, in one place.
 //! - [`backlog`]: how far behind the pipeline is, and what a size-bounded broker dropped.
 //! - [`producer`]: the one producer type and its one checked flush.
+//! - [`origin`]: the signed identity of a trade forwarded to its home partition.
 //! - [`publisher`]: the pipeline's outputs onto the output topics.
 //! - [`partitioner`]: a symbol's home partition.
 //! - [`epoch`]: which broker (log) checkpoint offsets belong to.
@@ -14,6 +15,7 @@ pub mod backlog;
 pub mod config;
 pub mod embedded;
 pub mod epoch;
+pub mod origin;
 pub mod partitioner;
 pub mod producer;
 pub mod publisher;

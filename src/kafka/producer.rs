@@ -12,7 +12,7 @@ use crate::kafka::wire::DeadLetter;
 use crate::metrics::Metrics;
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::message::{DeliveryResult, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +51,7 @@ impl ProducerContext for DeliveryCounter {
     fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
         if let Err((e, m)) = result {
             use rdkafka::Message;
-            tracing::error!(error = %e, topic = m.topic(), partition = m.partition(), "message not delivered");
+            tracing::error!(error = %format!("{e:#}"), topic = m.topic(), partition = m.partition(), "message not delivered");
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -158,7 +158,7 @@ impl Producer {
             headers: None,
         };
         if let Err(e) = self.send(record).await {
-            tracing::error!(error = %e, reason = %letter.reason, "cannot enqueue dead letter");
+            tracing::error!(error = %format!("{e:#}"), reason = %letter.reason, "cannot enqueue dead letter");
         }
     }
 
@@ -184,99 +184,5 @@ impl Producer {
     /// Counts a refused send as a delivery failure (reported by the next flush).
     fn count_failure(&self) {
         self.inner.context().failed.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The header naming where a forwarded tick was first read: `epoch:partition:offset` — the
-/// broker epoch (`kafka::epoch`) and the raw-topic position of the trade (its identity, kept
-/// across forwarding; see `pipeline::routing`).
-pub const ORIGIN_HEADER: &str = "tickflow-origin";
-
-/// Headers carrying a tick's origin on broker `epoch`.
-pub fn origin_headers(epoch: &str, partition: i32, offset: i64) -> OwnedHeaders {
-    let value = format!("{epoch}:{partition}:{offset}");
-    OwnedHeaders::new().insert(Header {
-        key: ORIGIN_HEADER,
-        value: Some(value.as_bytes()),
-    })
-}
-
-/// What a message's [`ORIGIN_HEADER`] says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OriginHeader {
-    /// No such header: the message is a trade as first produced.
-    Absent,
-    /// Forwarded by tickflow on this broker: the trade's identity is `(partition, offset)`.
-    Forwarded(i32, i64),
-    /// A header tickflow did not write on this broker (another broker's epoch, malformed, or
-    /// naming the partition the message is on): ignored, the message is a trade of its own.
-    /// Trusting it would let any producer's header make later trades look redelivered.
-    Ignored,
-}
-
-/// Reads a message's origin header: trusted only when written by tickflow against broker
-/// `epoch` and naming another partition of the `partitions` than `arrived_on` (a forward
-/// always moves a trade to another partition).
-pub fn origin_of(
-    headers: Option<&rdkafka::message::BorrowedHeaders>,
-    epoch: &str,
-    arrived_on: i32,
-    partitions: i32,
-) -> OriginHeader {
-    use rdkafka::message::Headers;
-    let Some(value) = headers.and_then(|h| h.iter().find(|h| h.key == ORIGIN_HEADER)) else {
-        return OriginHeader::Absent;
-    };
-    parse_origin(
-        value.value.unwrap_or_default(),
-        epoch,
-        arrived_on,
-        partitions,
-    )
-}
-
-fn parse_origin(value: &[u8], epoch: &str, arrived_on: i32, partitions: i32) -> OriginHeader {
-    let parsed = std::str::from_utf8(value).ok().and_then(|v| {
-        let mut parts = v.split(':');
-        let (e, p, o) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || e != epoch {
-            return None;
-        }
-        Some((p.parse::<i32>().ok()?, o.parse::<i64>().ok()?))
-    });
-    match parsed {
-        Some((p, o)) if p != arrived_on && (0..partitions).contains(&p) && o >= 0 => {
-            OriginHeader::Forwarded(p, o)
-        }
-        _ => OriginHeader::Ignored,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_origin_is_trusted_only_from_this_broker_and_another_partition() {
-        let ok = |v: &str| parse_origin(v.as_bytes(), "e1", 2, 6);
-        assert_eq!(ok("e1:0:17"), OriginHeader::Forwarded(0, 17));
-        assert_eq!(ok("e1:5:0"), OriginHeader::Forwarded(5, 0));
-        for forged in [
-            "e0:0:17",   // another broker (or a guess)
-            "0:17",      // the old two-part form, or a producer's own header
-            "e1:2:17",   // the partition it is on: a forward never stays put
-            "e1:6:17",   // no such partition
-            "e1:-1:17",  // no such partition
-            "e1:0:-5",   // no such offset
-            "e1:0:17:9", // trailing parts
-            "e1:0:x",
-            "",
-        ] {
-            assert_eq!(ok(forged), OriginHeader::Ignored, "{forged:?}");
-        }
-        assert_eq!(
-            parse_origin(&[0xff, 0xfe], "e1", 2, 6),
-            OriginHeader::Ignored
-        );
     }
 }

@@ -139,7 +139,7 @@ impl OutputPublisher {
         match self.producer.send(record).await {
             Ok(()) => sent[kind as usize] += 1,
             Err(e) => {
-                tracing::error!(error = %e, topic = kind.topic(), "cannot enqueue output message");
+                tracing::error!(error = %format!("{e:#}"), topic = kind.topic(), "cannot enqueue output message");
             }
         }
     }

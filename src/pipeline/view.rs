@@ -4,6 +4,7 @@
 //! supervisors read.
 
 use crate::domain::Timestamp;
+use crate::kafka::origin::ForwardKey;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub struct PipelineView {
     /// The broker's epoch (`kafka::epoch`).
     epoch: String,
+    /// The key that signs trades forwarded to their home partition (`kafka::origin`).
+    forward_key: ForwardKey,
     /// Raw partition → its log end offset when last assigned here.
     log_ends: RwLock<HashMap<i32, i64>>,
     /// Cap on quiet clocks, in micros; `i64::MAX`: none.
@@ -22,9 +25,10 @@ pub struct PipelineView {
 impl PipelineView {
     /// A view on broker `epoch`, nothing assigned yet (clocks capped until partitions are
     /// read: see `pipeline::alignment`).
-    pub fn new(epoch: impl Into<String>) -> Self {
+    pub fn new(epoch: impl Into<String>, forward_key: ForwardKey) -> Self {
         Self {
             epoch: epoch.into(),
+            forward_key,
             log_ends: RwLock::default(),
             clock_cap: AtomicI64::new(Timestamp::MIN.micros()),
         }
@@ -33,6 +37,11 @@ impl PipelineView {
     /// The broker epoch.
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// The key that signs forwarded trades.
+    pub fn forward_key(&self) -> &ForwardKey {
+        &self.forward_key
     }
 
     /// Records where partitions' logs end (at their assignment).
@@ -66,7 +75,7 @@ mod tests {
 
     #[test]
     fn clocks_are_capped_until_told_otherwise() {
-        let v = PipelineView::new("e");
+        let v = PipelineView::new("e", ForwardKey::random());
         assert_eq!(v.clock_cap(), Some(Timestamp::MIN));
         v.set_clock_cap(None);
         assert_eq!(v.clock_cap(), None);

@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// `(version, name, sql)` in the order they apply.
-const MIGRATIONS: [(i32, &str, &str); 9] = [
+const MIGRATIONS: [(i32, &str, &str); 10] = [
     (
         1,
         "tick_tables",
@@ -45,6 +45,11 @@ const MIGRATIONS: [(i32, &str, &str); 9] = [
         9,
         "checkpoint_fence",
         include_str!("../../sql/0009_checkpoint_fence.sql"),
+    ),
+    (
+        10,
+        "forward_key",
+        include_str!("../../sql/0010_forward_key.sql"),
     ),
 ];
 

@@ -196,14 +196,19 @@ impl Store {
     }
 
     /// Records the broker epoch trades are read from, so that a later start on another
-    /// broker can tell which stored trades came after a checkpoint (`trades_after`).
+    /// broker can tell which stored trades came after a checkpoint (`trades_after`), and
+    /// returns the key that signs forwarded trades on it (`kafka::origin`).
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn register_epoch(&self, id: &str) -> anyhow::Result<()> {
+    pub async fn register_epoch(
+        &self,
+        id: &str,
+    ) -> anyhow::Result<crate::kafka::origin::ForwardKey> {
         match self {
             Self::Postgres(s) => s.register_epoch(id).await,
-            Self::Memory(_) => Ok(()),
+            // One process: its own key.
+            Self::Memory(_) => Ok(crate::kafka::origin::ForwardKey::random()),
         }
     }
 

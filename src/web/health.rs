@@ -52,11 +52,11 @@ impl KafkaProbe {
         match res {
             Ok(Ok(brokers)) => Ok(brokers),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "health: kafka metadata request failed");
+                tracing::warn!(error = %format!("{e:#}"), "health: kafka metadata request failed");
                 Err("metadata request failed")
             }
             Err(e) => {
-                tracing::warn!(error = %e, "health: kafka probe did not finish");
+                tracing::warn!(error = %format!("{e:#}"), "health: kafka probe did not finish");
                 Err("probe failed")
             }
         }

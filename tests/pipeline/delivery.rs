@@ -617,19 +617,25 @@ async fn an_origin_header_tickflow_did_not_write_is_ignored_and_counted() {
     let app = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "forged")).await;
     let ticks = trades(&["W1"], 24);
     let producer = producer(kafka.bootstrap_servers());
-    let forged = [
-        "0:1000000",
-        "1:1000000",
-        "2:1000000",
-        "someepoch:1:1000000",
-        "garbage",
-    ];
+    // The epoch is public (topic tickflow.epoch): headers naming it, with or without a MAC,
+    // for every partition, with an offset far ahead — the strongest forgery a producer can
+    // make without the deployment's key — then older forms and garbage.
+    let epoch = app.epoch.id.clone();
+    let mut forged: Vec<String> = (0..3)
+        .flat_map(|p| {
+            [
+                format!("{epoch}:{p}:999999999999"),
+                format!("{epoch}:{p}:999999999999:00112233445566778899aabbccddeeff"),
+            ]
+        })
+        .collect();
+    forged.extend(["0:1000000", "someepoch:1:1000000:00", "garbage"].map(String::from));
     for (i, t) in ticks.iter().enumerate() {
         let payload = wire::encode_raw_tick(t);
         let mut record = BaseRecord::<str, [u8]>::to(topics::RAW)
             .payload(&payload)
             .key("W1");
-        if let Some(value) = forged.get(i) {
+        if let Some(value) = forged.get(i).map(String::as_str) {
             record = record.headers(OwnedHeaders::new().insert(Header {
                 key: "tickflow-origin",
                 value: Some(value.as_bytes()),
@@ -649,4 +655,49 @@ async fn an_origin_header_tickflow_did_not_write_is_ignored_and_counted() {
     assert_eq!(ignored, forged.len() as u64);
     assert_stored_once(&client, &ticks).await;
     assert_bars_and_realtime_exact(&client, &["W1"], &ticks).await;
+}
+
+#[actix_rt::test]
+async fn trades_forwarded_between_two_instances_carry_a_signature_they_both_accept() {
+    // Unkeyed trades on two instances: each forwards the trades whose home the other reads,
+    // signed with the deployment's key (kept in the shared database); the receiver accepts
+    // the signature, so a forwarded trade keeps its identity and is stored exactly once.
+    let kafka = broker(4);
+    let db = TestDatabase::create().await;
+    let symbols = ["AAPL", "MSFT", "GOOG", "AMZN", "TSLA", "NVDA"];
+    let mut ticks = trades(&symbols, 25);
+    ticks.sort_by_key(|t| t.ts());
+    let a = spawn_app(settings(kafka.bootstrap_servers(), Some(&db.url), "signed")).await;
+    let b = RemoteApp::spawn(settings(kafka.bootstrap_servers(), Some(&db.url), "signed")).await;
+    let producer = producer(kafka.bootstrap_servers());
+    let mut slices = ticks.chunks(ticks.len().div_ceil(80));
+    for slice in slices.by_ref() {
+        for t in slice {
+            publish_raw(&producer, None, &wire::encode_raw_tick(t));
+        }
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+        if a.metrics.ticks_consumed.get() > 0 && b.metrics.ticks_consumed.get() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for slice in slices {
+        for t in slice {
+            publish_raw(&producer, None, &wire::encode_raw_tick(t));
+        }
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    let client = db.client().await;
+    let stored = wait_for_ticks(&client, ticks.len() as i64, Duration::from_secs(120)).await;
+    let forwarded = a.metrics.ticks_forwarded.get() + b.metrics.ticks_forwarded.get();
+    let ignored = a.metrics.origin_headers_ignored.get() + b.metrics.origin_headers_ignored.get();
+    b.shutdown().await;
+    a.shutdown().await;
+    assert_eq!(stored, ticks.len() as i64);
+    assert!(
+        forwarded > 0,
+        "the instances forwarded trades to each other"
+    );
+    assert_eq!(ignored, 0, "every forwarded trade's signature was accepted");
+    assert_stored_once(&client, &ticks).await;
 }

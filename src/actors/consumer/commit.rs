@@ -28,13 +28,13 @@ impl ConsumeLoop {
                     checkpointed = false;
                 }
                 Ok(Err(e)) => {
-                    tracing::error!(%symbol, error = %e, "checkpoint failed; not committing");
+                    tracing::error!(%symbol, error = %format!("{e:#}"), "checkpoint failed; not committing");
                     checkpointed = false;
                 }
                 Err(e) => {
                     // Its mailbox is gone: start it again from its checkpoint by replaying
                     // (otherwise no commit could ever succeed again).
-                    tracing::error!(%symbol, error = %e, "symbol unreachable; not committing, replaying its partitions");
+                    tracing::error!(%symbol, error = %format!("{e:#}"), "symbol unreachable; not committing, replaying its partitions");
                     self.supervisors.forget(symbol);
                     self.replay_symbol(symbol, groups);
                     checkpointed = false;
@@ -48,7 +48,7 @@ impl ConsumeLoop {
         let outputs = self.supervisors.cx.outputs.flush().await;
         let letters = self.producer.flush().await.map_err(|e| e.to_string());
         if let Err(e) = outputs.and(letters) {
-            tracing::error!(error = %e, "not everything since the last commit is durable; not committing, doing it again");
+            tracing::error!(error = %format!("{e:#}"), "not everything since the last commit is durable; not committing, doing it again");
             self.metrics.commits_failed.inc();
             self.redo_since_commit(&touched, groups);
             return;
@@ -59,11 +59,11 @@ impl ConsumeLoop {
             let mut tpl = TopicPartitionList::new();
             for (p, next) in &plan {
                 if let Err(e) = tpl.add_partition_offset(topics::RAW, *p, Offset::Offset(*next)) {
-                    tracing::error!(error = %e, "bad offset");
+                    tracing::error!(error = %format!("{e:#}"), "bad offset");
                 }
             }
             if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(error = %e, "offset commit failed; will retry with the next one");
+                tracing::warn!(error = %format!("{e:#}"), "offset commit failed; will retry with the next one");
             }
         }
         // Everything before these positions is in the checkpoints and durable, whether or

@@ -25,8 +25,9 @@ use crate::actors::supervisor::{
 };
 use crate::backoff::Backoff;
 use crate::domain::{Symbol, Timestamp};
+use crate::kafka::origin::{Arrival, OriginHeader, origin_headers, origin_of};
 use crate::kafka::partitioner::home_partition;
-use crate::kafka::producer::{OriginHeader, Producer, Record, origin_headers, origin_of};
+use crate::kafka::producer::{Producer, Record};
 use crate::kafka::{config, topics, wire};
 use crate::metrics::Metrics;
 use crate::output::{Seq, TickRecord};
@@ -196,7 +197,7 @@ impl ConsumeLoop {
         let consumer = self.consumer.clone();
         let result = self.consume(stop).await;
         if let Err(e) = tokio::task::spawn_blocking(move || drop(consumer)).await {
-            tracing::warn!(error = %e, "closing the consumer failed");
+            tracing::warn!(error = %format!("{e:#}"), "closing the consumer failed");
         }
         match result {
             Ok(Some(done)) => {
@@ -304,7 +305,7 @@ impl ConsumeLoop {
             match msg {
                 Ok(m) => self.accept(&m).await,
                 Err(KafkaError::PartitionEOF(p)) => self.aligner.reached_end(p),
-                Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "Kafka consumer error"),
             }
         }
     }
@@ -360,8 +361,15 @@ impl ConsumeLoop {
                 "the raw topic has more partitions than when this instance started; restart every instance so they agree on home partitions"
             );
         }
-        let epoch = self.supervisors.cx.view.epoch();
-        let seq = match origin_of(m.headers(), epoch, at.partition, self.partitions) {
+        let view = &self.supervisors.cx.view;
+        let (epoch, key) = (view.epoch(), view.forward_key());
+        let payload = m.payload().unwrap_or_default();
+        let arrival = Arrival {
+            partition: at.partition,
+            partitions: self.partitions,
+            payload,
+        };
+        let seq = match origin_of(m.headers(), key, epoch, arrival) {
             OriginHeader::Absent => at,
             OriginHeader::Forwarded(partition, offset) => Seq { partition, offset },
             OriginHeader::Ignored => {
@@ -375,7 +383,7 @@ impl ConsumeLoop {
                             partition = at.partition,
                             offset = at.offset,
                             seen,
-                            "a message carries a tickflow-origin header tickflow did not write on this broker: ignored, the message is a trade of its own"
+                            "a message carries a tickflow-origin header tickflow did not sign on this broker: ignored, the message is a trade of its own"
                         );
                     }
                 }
@@ -395,15 +403,21 @@ impl ConsumeLoop {
                 let record = Record {
                     topic: topics::RAW,
                     key: Some(symbol.as_str().as_bytes()),
-                    payload: m.payload().unwrap_or_default(),
+                    payload,
                     partition: Some(home),
-                    headers: Some(origin_headers(epoch, seq.partition, seq.offset)),
+                    headers: Some(origin_headers(
+                        key,
+                        epoch,
+                        seq.partition,
+                        seq.offset,
+                        payload,
+                    )),
                 };
                 // A failed send fails the next flush: nothing past it is committed.
                 match self.producer.send(record).await {
                     Ok(()) => self.metrics.ticks_forwarded.inc(),
                     Err(e) => {
-                        tracing::error!(%symbol, error = %e, "cannot forward a trade to its home partition")
+                        tracing::error!(%symbol, error = %format!("{e:#}"), "cannot forward a trade to its home partition")
                     }
                 }
             }
@@ -483,12 +497,12 @@ impl ConsumeLoop {
         if pause.count() > 0
             && let Err(e) = self.consumer.pause(&pause)
         {
-            tracing::warn!(error = %e, "cannot pause partitions");
+            tracing::warn!(error = %format!("{e:#}"), "cannot pause partitions");
         }
         if resume.count() > 0
             && let Err(e) = self.consumer.resume(&resume)
         {
-            tracing::warn!(error = %e, "cannot resume partitions");
+            tracing::warn!(error = %format!("{e:#}"), "cannot resume partitions");
         }
     }
 }

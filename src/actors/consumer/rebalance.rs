@@ -100,7 +100,7 @@ impl ConsumeLoop {
                     consumer
                         .fetch_watermarks(topics::RAW, p, WATERMARK_TIMEOUT)
                         .map(|(_, high)| (p, high))
-                        .map_err(|e| tracing::warn!(partition = p, error = %e, "cannot read the partition's end"))
+                        .map_err(|e| tracing::warn!(partition = p, error = %format!("{e:#}"), "cannot read the partition's end"))
                         .ok()
                 })
                 .collect();
@@ -120,7 +120,7 @@ impl ConsumeLoop {
                         .collect()
                 })
                 .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot read the committed offsets");
+                    tracing::warn!(error = %format!("{e:#}"), "cannot read the committed offsets");
                     Vec::new()
                 });
             (ends, committed)

@@ -185,7 +185,7 @@ impl ConsumeLoop {
             .seek(topics::RAW, partition, offset, Duration::ZERO)
         {
             // Reading goes on from where it was: keep what was read.
-            tracing::error!(error = %e, partition, "cannot seek back for replay");
+            tracing::error!(error = %format!("{e:#}"), partition, "cannot seek back for replay");
             return;
         }
         self.ledger.rewind(partition);

@@ -12,6 +12,7 @@
 mod write;
 
 use crate::domain::{Symbol, Timestamp};
+use crate::kafka::origin::ForwardKey;
 use crate::output::{Checkpoint, OutputBatch, Seq, TickRecord};
 use crate::store::{Generations, Retention, WriteStats, migrations};
 use anyhow::Context;
@@ -118,21 +119,22 @@ impl PgStore {
 
     /// Registers broker epoch `id` (see `sql/0007`); trades written from now on carry its
     /// number.
-    pub(crate) async fn register_epoch(&self, id: &str) -> anyhow::Result<()> {
+    pub(crate) async fn register_epoch(&self, id: &str) -> anyhow::Result<ForwardKey> {
         let client = self.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO broker_epochs (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
-                &[&id],
+        // The first instance's key wins; a row from before keys were kept gets one.
+        let row = client
+            .query_one(
+                "INSERT INTO broker_epochs (id, forward_key) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE
+                   SET forward_key = COALESCE(broker_epochs.forward_key, EXCLUDED.forward_key)
+                 RETURNING number, forward_key",
+                &[&id, &ForwardKey::random().to_hex()],
             )
             .await?;
-        let number: i32 = client
-            .query_one("SELECT number FROM broker_epochs WHERE id = $1", &[&id])
-            .await?
-            .get(0);
+        let number: i32 = row.get(0);
         self.epoch
             .store(number, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        ForwardKey::from_hex(row.get(1)).context("broker_epochs.forward_key")
     }
 
     /// The pool, for queries elsewhere (the API).

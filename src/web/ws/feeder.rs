@@ -74,7 +74,7 @@ pub async fn run(bootstrap: String, broadcaster: Addr<Broadcaster>, interest: In
     let consumer: StreamConsumer = match config::live_reader(&bootstrap).create() {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "WebSocket feeder cannot start");
+            tracing::error!(error = %format!("{e:#}"), "WebSocket feeder cannot start");
             return;
         }
     };
@@ -85,7 +85,7 @@ pub async fn run(bootstrap: String, broadcaster: Addr<Broadcaster>, interest: In
         topics::ANALYTICS,
         topics::REALTIME,
     ]) {
-        tracing::error!(error = %e, "WebSocket feeder cannot subscribe");
+        tracing::error!(error = %format!("{e:#}"), "WebSocket feeder cannot subscribe");
         return;
     }
     let mut stream = consumer.stream();
@@ -93,7 +93,7 @@ pub async fn run(bootstrap: String, broadcaster: Addr<Broadcaster>, interest: In
         let m = match msg {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "WebSocket feeder consumer error");
+                tracing::warn!(error = %format!("{e:#}"), "WebSocket feeder consumer error");
                 continue;
             }
         };
