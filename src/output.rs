@@ -86,6 +86,10 @@ pub struct AnalyticsRecord {
     /// Close of that bar.
     pub price: f64,
     pub values: IndicatorValues,
+    /// Trades in that bar (0 for a bar from a history provider). The store does not let a
+    /// row for a bar with fewer trades than the stored bar replace the stored row: it comes
+    /// from an instance that fell behind (paused while another took its partitions over).
+    pub trades: u64,
 }
 
 /// A bar still open, with the indicator values it would give if it closed now (computed

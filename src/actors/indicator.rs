@@ -68,6 +68,7 @@ impl Handler<IndicatorWork> for IndicatorActor {
                     end: bar.end,
                     price: bar.close,
                     values,
+                    trades: bar.trades,
                 })
                 .collect();
             let forming = msg.open.last().map(|bar| FormingBar {

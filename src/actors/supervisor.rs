@@ -95,6 +95,8 @@ pub struct SymbolSupervisor {
     lifecycle: Lifecycle,
     /// The idle clock, cancelled on [`Retire`].
     clock: Option<SpawnHandle>,
+    /// Holds the idle clock after the process did not run (see `pipeline::clock`).
+    stall: clock::StallGuard,
 }
 
 fn now() -> Timestamp {
@@ -116,15 +118,21 @@ impl SymbolSupervisor {
             last_event: None,
             lifecycle: Lifecycle::new(),
             clock: None,
+            stall: clock::StallGuard::default(),
         }
     }
 
     /// Continues from `state`: a checkpoint (`restored`: its offsets are checked against
-    /// this broker first) or a fresh state.
-    fn restore(&mut self, mut state: SymbolState, restored: bool) {
+    /// this broker first) or a fresh state. Returns whether offsets of the checkpoint were
+    /// dropped (another broker, or a replaced log): the stored checkpoint must then be
+    /// replaced at once, or its dropped offsets would fence every later one
+    /// (`Checkpoint::may_replace`).
+    fn restore(&mut self, mut state: SymbolState, restored: bool) -> bool {
+        let mut dropped = false;
         let (symbol, metrics, view) = (self.symbol, &self.cx.metrics, &self.cx.view);
         if restored {
             let notes = checkpoint::prepare_restore(&mut state, view.epoch(), |p| view.log_end(p));
+            dropped = notes.other_epoch || !notes.ahead_of_log.is_empty();
             if notes.other_epoch {
                 metrics
                     .checkpoint_offsets_dropped
@@ -145,6 +153,7 @@ impl SymbolSupervisor {
         self.realtime_throttle = self.cx.settings.realtime_throttle(state.realtime_last);
         self.last_event = state.last_event;
         self.start_stages(state.builders, state.indicators);
+        dropped
     }
 
     fn start_stages(&mut self, builders: Vec<BarBuilder>, indicators: Vec<RevisableIndicators>) {
@@ -213,7 +222,7 @@ impl SymbolSupervisor {
                 .filter_map(|r| {
                     // Every trade moves the metrics; only some are published.
                     let values = *tick_metrics.update(&r.tick);
-                    throttle.admit(r.tick.ts()).then_some(RealtimeRecord {
+                    throttle.admit(r.clock()).then_some(RealtimeRecord {
                         symbol,
                         ts: r.tick.ts(),
                         seq: r.seq,
@@ -360,9 +369,9 @@ impl Actor for SymbolSupervisor {
             }
             .into_actor(self)
             .map(|(state, restored, recovered, rebased), act, ctx| {
-                act.restore(state, restored);
+                let dropped = act.restore(state, restored);
                 act.lifecycle = act.lifecycle.restored();
-                if rebased {
+                if rebased || dropped {
                     // Checkpoint the state on this broker before any trade of it is stored:
                     // a second crash before this symbol's next commit would otherwise
                     // restore the previous broker's checkpoint, and the trades stored under
@@ -391,7 +400,8 @@ impl Actor for SymbolSupervisor {
         );
         if self.lifecycle.clock_allowed() {
             self.clock = Some(ctx.run_interval(CLOCK_EVERY, |act, ctx| {
-                if act.last_event.is_some() {
+                let running = act.stall.allows(std::time::Instant::now());
+                if running && act.last_event.is_some() {
                     // try_send: a busy symbol does not need the clock, and the mailbox stays
                     // bounded.
                     let _ = ctx.address().try_send(ClockTick);

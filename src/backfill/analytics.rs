@@ -59,6 +59,7 @@ pub async fn analytics_for_history(
             end,
             price: r.close,
             values,
+            trades: 0,
         });
     }
     if analytics.is_empty() {

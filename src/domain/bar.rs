@@ -53,8 +53,9 @@ pub struct Bar {
 /// first in the log and the close the last, as a SQL aggregation ordered by time and
 /// identity says — whatever order they arrived in (trades of one symbol read from several
 /// partitions). `None`: unknown (a bar restored from a checkpoint, or built from trades
-/// without identities): ties then keep arrival order.
-#[derive(Debug, Clone, Copy, Default)]
+/// without identities): ties then keep arrival order. Checkpoints keep it beside the bars
+/// (`BarBuilder::tie_breaks`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct TieBreak {
     pub open: Option<i64>,
     pub close: Option<i64>,

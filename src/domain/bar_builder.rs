@@ -7,7 +7,7 @@
 //! counted and dropped. Bars are never held back for the next session, and a gap spanning
 //! many intervals closes every pending bar at once (the reference's defects 9 and 10).
 
-use crate::domain::bar::Bar;
+use crate::domain::bar::{Bar, TieBreak};
 use crate::domain::calendar::{Session, TradingCalendar};
 use crate::domain::interval::Interval;
 use crate::domain::tick::Tick;
@@ -129,6 +129,27 @@ impl BarBuilder {
     /// Counters since creation.
     pub fn stats(&self) -> BarBuilderStats {
         self.stats
+    }
+
+    /// The log order of the open and revisable bars' open and close trades (open bars, then
+    /// closed ones, oldest first): kept by checkpoints beside the builder, whose bars do not
+    /// serialise it.
+    pub fn tie_breaks(&self) -> Vec<TieBreak> {
+        self.open
+            .iter()
+            .chain(&self.closed)
+            .map(|b| b.ties)
+            .collect()
+    }
+
+    /// Gives the bars back the log order [`Self::tie_breaks`] took (ignored when it does not
+    /// fit: a checkpoint of another shape).
+    pub fn restore_tie_breaks(&mut self, ties: &[TieBreak]) {
+        if ties.len() == self.open.len() + self.closed.len() {
+            for (bar, t) in self.open.iter_mut().chain(self.closed.iter_mut()).zip(ties) {
+                bar.ties = *t;
+            }
+        }
     }
 
     /// The bars still open, oldest first (the in-progress bar is the last).

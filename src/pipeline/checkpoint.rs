@@ -9,14 +9,19 @@
 //! - the event time of the latest trade and the wall-clock time it arrived, so a symbol
 //!   restored on another instance closes its bars on time without a next trade.
 
+use crate::domain::bar::TieBreak;
 use crate::domain::{BarBuilder, RevisableIndicators, TickMetrics, Timestamp};
 use crate::output::{Checkpoint, Seq};
 use crate::pipeline::applied::Applied;
 use crate::pipeline::settings::SymbolSettings;
 
-/// The format written now. A checkpoint of another format is not restored (the symbol
-/// starts fresh, logged): formats change only with tickflow versions.
-pub const FORMAT: u32 = 2;
+/// The format written now: the format number, the state, then the log order of each
+/// builder's bars (`BarBuilder::tie_breaks`, which the bars do not serialise). Format 2 (the
+/// same without the log order) is still read: its bars' ties keep arrival order. A
+/// checkpoint of another format is not restored (the symbol starts fresh, logged).
+pub const FORMAT: u32 = 3;
+/// The previous format, still read.
+const FORMAT_WITHOUT_TIES: u32 = 2;
 
 /// Why a stored checkpoint cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +74,10 @@ impl SymbolState {
     /// When the state cannot be encoded (it always can: plain data).
     pub fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
         let mut out = FORMAT.to_le_bytes().to_vec();
-        bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard())
+        let ties: Vec<Vec<TieBreak>> = self.builders.iter().map(BarBuilder::tie_breaks).collect();
+        let config = bincode::config::standard();
+        bincode::serde::encode_into_std_write(self, &mut out, config)
+            .and_then(|_| bincode::serde::encode_into_std_write(&ties, &mut out, config))
             .map_err(|e| CheckpointError::Corrupt(e.to_string()))?;
         Ok(out)
     }
@@ -107,12 +115,21 @@ impl SymbolState {
             .split_first_chunk::<4>()
             .ok_or_else(|| CheckpointError::Corrupt("shorter than its header".into()))?;
         let found = u32::from_le_bytes(*head);
-        if found != FORMAT {
+        if found != FORMAT && found != FORMAT_WITHOUT_TIES {
             return Err(CheckpointError::Format { found });
         }
-        bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map(|(state, _)| state)
-            .map_err(|e| CheckpointError::Corrupt(e.to_string()))
+        let config = bincode::config::standard();
+        let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt(e.to_string());
+        let (mut state, read): (Self, usize) =
+            bincode::serde::decode_from_slice(body, config).map_err(corrupt)?;
+        if found == FORMAT {
+            let (ties, _): (Vec<Vec<TieBreak>>, usize) =
+                bincode::serde::decode_from_slice(&body[read..], config).map_err(corrupt)?;
+            for (builder, ties) in state.builders.iter_mut().zip(&ties) {
+                builder.restore_tie_breaks(ties);
+            }
+        }
+        Ok(state)
     }
 
     /// Whether the state was built for `settings`' intervals (in order).
@@ -216,6 +233,43 @@ mod tests {
         assert_eq!(back.applied, s.applied);
         assert_eq!(back.last_event, s.last_event);
         assert!(back.fits(&settings()));
+    }
+
+    #[test]
+    fn the_log_order_of_tied_trades_survives_a_checkpoint_and_format_2_still_reads() {
+        use crate::domain::{Source, Tick};
+        let mut s = state("e1");
+        let t = Timestamp::from_secs(1_704_205_800);
+        let trade = |price| {
+            Tick::new(
+                crate::domain::Symbol::parse("AAPL").unwrap(),
+                t,
+                price,
+                1.0,
+                Source::new("t"),
+            )
+            .unwrap()
+        };
+        let mut out = Vec::new();
+        // Log order 20 then 10 for the same instant: the open is 10's price.
+        s.builders[0].on_trade(&trade(2.0), Some(20), t, &mut out);
+        s.builders[0].on_trade(&trade(1.0), Some(10), t, &mut out);
+        let bytes = s.encode().unwrap();
+        let mut back = SymbolState::decode(&bytes).unwrap();
+        assert_eq!(back.builders[0].tie_breaks()[0].open, Some(10));
+        // A later trade of the same instant, earlier in the log, still goes first.
+        back.builders[0].on_trade(&trade(0.5), Some(5), t, &mut out);
+        assert_eq!(back.builders[0].open_bars().next().unwrap().open, 0.5);
+        // Format 2: the same without the log order behind the state.
+        let mut old = FORMAT_WITHOUT_TIES.to_le_bytes().to_vec();
+        bincode::serde::encode_into_std_write(&s, &mut old, bincode::config::standard()).unwrap();
+        let back = SymbolState::decode(&old).unwrap();
+        assert_eq!(
+            back.builders[0].tie_breaks()[0].open,
+            None,
+            "unknown: arrival order"
+        );
+        assert_eq!(back.builders[0].open_bars().next().unwrap().open, 1.0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! future to believe, and how far a quiet symbol's clock may move its bars.
 
 use crate::domain::Timestamp;
+use std::time::{Duration, Instant};
 
 /// A trade stamped later than its reference time plus the allowed skew.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +63,39 @@ pub fn idle_advance(
     Some(cap.map_or(to, |c| to.min(c)))
 }
 
+/// A gap between two idle-clock checks longer than this means the process did not run
+/// (SIGSTOP, a stalled VM, a machine swapping): the checks come every second.
+pub const STALL: Duration = Duration::from_secs(3);
+/// How long quiet clocks hold still after a stall: longer than a heartbeat and a rebalance,
+/// so that an instance the group dropped while it was not running learns it (its symbols
+/// retire) before its clocks close any bar.
+pub const STALL_HOLD: Duration = Duration::from_secs(10);
+
+/// Holds a symbol's idle clock still for a while after the process was not running.
+///
+/// An instance paused past the group's session timeout has lost its partitions to another
+/// without knowing; on waking, the wall time that passed would close its open bars with
+/// only the trades it had seen — bars the new owner is building from every trade.
+#[derive(Debug, Default)]
+pub struct StallGuard {
+    last: Option<Instant>,
+    hold_until: Option<Instant>,
+}
+
+impl StallGuard {
+    /// Whether the idle clock may move at `now` (called once per check).
+    pub fn allows(&mut self, now: Instant) -> bool {
+        if self
+            .last
+            .is_some_and(|l| now.saturating_duration_since(l) > STALL)
+        {
+            self.hold_until = Some(now + STALL_HOLD);
+        }
+        self.last = Some(now);
+        self.hold_until.is_none_or(|h| now >= h)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +145,24 @@ mod tests {
             idle_advance(t(100), 3_000_000, 2_000_000, Some(t(101))),
             Some(t(101))
         );
+    }
+
+    #[test]
+    fn a_stall_holds_the_idle_clock_for_a_while_then_lets_it_go() {
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut g = StallGuard::default();
+        assert!(g.allows(at(0)));
+        assert!(g.allows(at(1)));
+        assert!(g.allows(at(2)), "checks a second apart: running");
+        assert!(
+            !g.allows(at(60)),
+            "58 s without a check: the process was stopped"
+        );
+        for s in 61..70 {
+            assert!(!g.allows(at(s)), "{s}: held");
+        }
+        assert!(g.allows(at(70)), "held for STALL_HOLD");
+        assert!(g.allows(at(71)));
     }
 }

@@ -91,8 +91,11 @@ impl MemoryStore {
             }
             for r in &b.bars {
                 let series = t.bars.entry((r.bar.symbol, r.bar.interval)).or_default();
-                // A replay can bring an older revision of a bar already revised.
-                series.upsert(r.bar.start, r.bar, |old| old.revision > r.bar.revision);
+                // A replay can bring an older revision of a bar already revised; never fewer
+                // trades than stored (the rule the database keeps against a stale instance).
+                series.upsert(r.bar.start, r.bar, |old| {
+                    (old.trades, old.revision) > (r.bar.trades, r.bar.revision)
+                });
                 series.trim(self.limits.bars_per_series);
             }
             for a in &b.analytics {

@@ -546,6 +546,61 @@ async fn a_paused_instance_cannot_overwrite_the_newer_checkpoint_of_the_one_that
             "{what}"
         );
     }
+    // Its bars and their analytics too: the paused instance's idle clock, on waking, closes
+    // the open bar with the trades it had seen; the new owner closed it with all of them.
+    use tickflow::domain::Bar;
+    use tickflow::domain::indicators::IndicatorValues;
+    use tickflow::output::{AnalyticsRecord, BarRecord};
+    let start = Timestamp::from_secs(1_710_000_000);
+    let end = start.add_micros(60_000_000);
+    let first = Tick::new(aapl, start, 100.0, 1.0, Source::new("t")).unwrap();
+    let bar = |trades: u64, close: f64| {
+        let mut b = Bar::from_tick(&first, None, tickflow::domain::Interval::M1, start, end);
+        (b.trades, b.close, b.volume) = (trades, close, trades as f64);
+        b
+    };
+    let batch = |b: Bar| {
+        Arc::new(OutputBatch {
+            bars: vec![BarRecord { bar: b }],
+            analytics: vec![AnalyticsRecord {
+                symbol: aapl,
+                interval: b.interval,
+                start,
+                end,
+                price: b.close,
+                values: IndicatorValues::empty(&tickflow::domain::BAR_INDICATOR_NAMES),
+                trades: b.trades,
+            }],
+            ..OutputBatch::default()
+        })
+    };
+    pg.write(&[batch(bar(598, 100.64))]).await.unwrap();
+    pg.write(&[batch(bar(150, 100.04))]).await.unwrap();
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT b.num_samples, b.close, a.price FROM intraday_ohlcv b JOIN intraday_analytics a USING (symbol, interval_minutes, \"timestamp\")",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, f64>(1),
+            row.get::<_, f64>(2)
+        ),
+        (598, 100.64, 100.64),
+        "the bar with every trade, and its analytics, stay"
+    );
+    // A revision (one more trade) and a replay of the same bar still land.
+    pg.write(&[batch(bar(599, 100.70))]).await.unwrap();
+    pg.write(&[batch(bar(599, 100.70))]).await.unwrap();
+    let row = client
+        .query_one("SELECT num_samples FROM intraday_ohlcv", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 599);
 }
 
 #[actix_rt::test]

@@ -533,6 +533,7 @@ fn batch(close: f64, volume: f64, revision: u32, price: f64) -> OutputBatch {
                 end: b.end,
                 price,
                 values: IndicatorValues::empty(&BAR_INDICATOR_NAMES),
+                trades: b.trades,
             })
             .collect(),
         ..OutputBatch::default()

@@ -149,6 +149,7 @@ mod tests {
             end: t.ts(),
             price: 10.0,
             values,
+            trades: 1,
         };
         let v: serde_json::Value = serde_json::from_slice(&encode_analytics(&a)).unwrap();
         assert_eq!(v["interval_minutes"], 5, "an integer, not 5.0");

@@ -235,7 +235,8 @@ async fn upsert_bars(tx: &Transaction<'_>, batches: &[Arc<OutputBatch>]) -> anyh
                  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
                  volume = EXCLUDED.volume, num_samples = EXCLUDED.num_samples, vwap = EXCLUDED.vwap,
                  revision = EXCLUDED.revision, source = EXCLUDED.source, bar_end = EXCLUDED.bar_end, updated_at = now()
-               WHERE intraday_ohlcv.revision <= EXCLUDED.revision"#,
+               WHERE (intraday_ohlcv.num_samples, intraday_ohlcv.revision)
+                  <= (EXCLUDED.num_samples, EXCLUDED.revision)"#,
             &[&symbols, &starts, &minutes, &open, &high, &low, &close, &volume, &trades, &vwap, &revision, &source, &ends],
         )
         .await
@@ -258,7 +259,8 @@ async fn upsert_bars(tx: &Transaction<'_>, batches: &[Arc<OutputBatch>]) -> anyh
                  volume = EXCLUDED.volume, num_samples = EXCLUDED.num_samples, vwap = EXCLUDED.vwap,
                  revision = EXCLUDED.revision, source = EXCLUDED.source, session_start = EXCLUDED.session_start,
                  session_end = EXCLUDED.session_end, updated_at = now()
-               WHERE historical_ohlcv.revision <= EXCLUDED.revision"#,
+               WHERE (historical_ohlcv.num_samples, historical_ohlcv.revision)
+                  <= (EXCLUDED.num_samples, EXCLUDED.revision)"#,
             &[&symbols, &dates, &open, &high, &low, &close, &volume, &trades, &vwap, &revision, &source, &starts, &ends],
         )
         .await
@@ -320,12 +322,20 @@ async fn upsert_analytics(
             .collect();
         let prices: Vec<f64> = intraday.iter().map(|a| a.price).collect();
         let values: Vec<serde_json::Value> = intraday.iter().map(|a| indicators_json(a)).collect();
+        let trades: Vec<i64> = intraday.iter().map(|a| a.trades as i64).collect();
+        // Not for a bar with fewer trades than the stored one (the bars are written first,
+        // in this transaction): see `AnalyticsRecord::trades`.
         tx.execute(
             r#"INSERT INTO intraday_analytics (symbol, "timestamp", interval_minutes, price, indicators)
-               SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::jsonb[])
+               SELECT u.symbol, u.ts, u.minutes, u.price, u.indicators
+               FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::jsonb[], $6::int8[])
+                 AS u(symbol, ts, minutes, price, indicators, trades)
+               WHERE NOT EXISTS (SELECT 1 FROM intraday_ohlcv b
+                                 WHERE b.symbol = u.symbol AND b.interval_minutes = u.minutes
+                                   AND b."timestamp" = u.ts AND b.num_samples > u.trades)
                ON CONFLICT (symbol, interval_minutes, "timestamp") DO UPDATE SET
                  price = EXCLUDED.price, indicators = EXCLUDED.indicators, updated_at = now()"#,
-            &[&symbols, &starts, &minutes, &prices, &values],
+            &[&symbols, &starts, &minutes, &prices, &values, &trades],
         )
         .await
         .context("upsert intraday_analytics")?;
@@ -335,12 +345,18 @@ async fn upsert_analytics(
         let dates: Vec<NaiveDate> = daily.iter().map(|a| session_date(a.start, a.end)).collect();
         let prices: Vec<f64> = daily.iter().map(|a| a.price).collect();
         let values: Vec<serde_json::Value> = daily.iter().map(|a| indicators_json(a)).collect();
+        let trades: Vec<i64> = daily.iter().map(|a| a.trades as i64).collect();
         tx.execute(
             r#"INSERT INTO daily_analytics (symbol, "timestamp", price, indicators)
-               SELECT * FROM UNNEST($1::text[], $2::date[], $3::float8[], $4::jsonb[])
+               SELECT u.symbol, u.day, u.price, u.indicators
+               FROM UNNEST($1::text[], $2::date[], $3::float8[], $4::jsonb[], $5::int8[])
+                 AS u(symbol, day, price, indicators, trades)
+               WHERE NOT EXISTS (SELECT 1 FROM historical_ohlcv b
+                                 WHERE b.symbol = u.symbol AND b."timestamp" = u.day
+                                   AND b.num_samples > u.trades)
                ON CONFLICT (symbol, "timestamp") DO UPDATE SET
                  price = EXCLUDED.price, indicators = EXCLUDED.indicators, updated_at = now()"#,
-            &[&symbols, &dates, &prices, &values],
+            &[&symbols, &dates, &prices, &values, &trades],
         )
         .await
         .context("upsert daily_analytics")?;
