@@ -64,6 +64,7 @@ pub struct Metrics {
     pub ticks_forwarded: IntCounter,
     pub origin_headers_ignored: IntCounter,
     pub checkpoints_fenced: IntCounter,
+    pub ticks_unstored: IntCounter,
     /// Trades held back to keep event-time order across partitions.
     pub alignment_held: IntGauge,
     /// Held trades released without waiting for a partition that stopped advancing.
@@ -227,6 +228,10 @@ impl Metrics {
             ticks_forwarded: reg!(counter(
                 "ticks_forwarded_total",
                 "Trades forwarded to their symbol's home partition"
+            )),
+            ticks_unstored: reg!(counter(
+                "trades_unstored_total",
+                "Trades not stored because a trade of an earlier broker epoch has their identity"
             )),
             checkpoints_fenced: reg!(counter(
                 "checkpoints_fenced_total",

@@ -118,6 +118,13 @@ async fn write_until_done(
                 metrics
                     .checkpoints_fenced
                     .inc_by(stats.checkpoints_fenced as u64);
+                if stats.ticks_unstored > 0 {
+                    metrics.ticks_unstored.inc_by(stats.ticks_unstored as u64);
+                    tracing::error!(
+                        trades = stats.ticks_unstored,
+                        "trades not stored: a stored trade of an earlier broker epoch (an embedded broker before a restart) has the same symbol, time and position; they are in their bars"
+                    );
+                }
                 for (kind, n) in [
                     ("raw_price", stats.ticks),
                     ("bar", stats.bars),

@@ -64,8 +64,11 @@ pub fn idle_advance(
 }
 
 /// A gap between two idle-clock checks longer than this means the process did not run
-/// (SIGSTOP, a stalled VM, a machine swapping): the checks come every second.
-pub const STALL: Duration = Duration::from_secs(3);
+/// (SIGSTOP, a stalled VM, a machine swapping) for long enough that the group may have
+/// given its partitions away: the checks come every second, and the group's session
+/// timeout is 6 s (`kafka::config::SESSION_TIMEOUT`). Shorter pauses lose nothing, and
+/// holding after them would only delay quiet bars (repeated short pauses, indefinitely).
+pub const STALL: Duration = Duration::from_secs(5);
 /// How long quiet clocks hold still after a stall: longer than a heartbeat and a rebalance,
 /// so that an instance the group dropped while it was not running learns it (its symbols
 /// retire) before its clocks close any bar.
@@ -164,5 +167,14 @@ mod tests {
         }
         assert!(g.allows(at(70)), "held for STALL_HOLD");
         assert!(g.allows(at(71)));
+        // Pauses of 4 s every 9 s: too short to lose a partition, so no hold at all.
+        let mut g = StallGuard::default();
+        for cycle in 0..10 {
+            let base = cycle * 9;
+            for s in [base, base + 1, base + 2, base + 3, base + 4] {
+                assert!(g.allows(at(s)), "{s}");
+            }
+        }
+        assert!(STALL < crate::kafka::config::SESSION_TIMEOUT);
     }
 }

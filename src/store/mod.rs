@@ -92,6 +92,8 @@ pub struct WriteStats {
     pub checkpoints: usize,
     /// Checkpoints not written: they would have replaced a newer one (`Checkpoint::may_replace`).
     pub checkpoints_fenced: usize,
+    /// Trades not stored: a stored trade of another broker epoch has their identity.
+    pub ticks_unstored: usize,
 }
 
 /// What a table holds, for [`Generations`].

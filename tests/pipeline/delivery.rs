@@ -756,3 +756,38 @@ async fn trades_forwarded_between_two_instances_carry_a_signature_they_both_acce
     assert_eq!(ignored, 0, "every forwarded trade's signature was accepted");
     assert_stored_once(&client, &ticks).await;
 }
+
+#[actix_rt::test]
+async fn a_trade_whose_identity_an_earlier_brokers_trade_holds_is_counted_not_silently_dropped() {
+    // The embedded broker counts offsets from 0 at every start: after a restart with
+    // DATABASE_URL, a trade can meet a stored one of the previous broker at the same symbol,
+    // time and position. The table's key cannot hold both; the second is counted.
+    use std::sync::Arc;
+    use tickflow::output::{OutputBatch, Seq, TickRecord};
+    let db = TestDatabase::create().await;
+    let pg = tickflow::store::PgStore::connect(&db.url, 2).await.unwrap();
+    let store = tickflow::store::Store::Postgres(pg);
+    let sym = Symbol::parse("COLL").unwrap();
+    let at = Timestamp::from_secs(1_710_000_000);
+    let seq = Seq {
+        partition: 4,
+        offset: 0,
+    };
+    let batch = |price: f64| {
+        let tick = Tick::new(sym, at, price, 100.0, Source::new("t")).unwrap();
+        Arc::new(OutputBatch {
+            ticks: vec![TickRecord::new(tick, seq, seq)],
+            ..OutputBatch::default()
+        })
+    };
+    store.register_epoch("first-broker").await.unwrap();
+    assert_eq!(store.write(&[batch(10.0)]).await.unwrap().ticks_unstored, 0);
+    // The same trade again (a replay on the same broker): stored once, nothing to count.
+    assert_eq!(store.write(&[batch(10.0)]).await.unwrap().ticks_unstored, 0);
+    store.register_epoch("second-broker").await.unwrap();
+    assert_eq!(
+        store.write(&[batch(20.0)]).await.unwrap().ticks_unstored,
+        1,
+        "another broker's trade at the same identity"
+    );
+}

@@ -383,7 +383,7 @@ impl ConsumeLoop {
                             partition = at.partition,
                             offset = at.offset,
                             seen,
-                            "a message carries a tickflow-origin header tickflow did not sign on this broker: ignored, the message is a trade of its own"
+                            "a message carries a tickflow-origin header that does not verify (written by a producer, or by a tickflow instance of this group using another database: instances of one group must share one): ignored, the message is a trade of its own"
                         );
                     }
                 }

@@ -54,13 +54,22 @@ pub(super) async fn write_batches(
 ) -> anyhow::Result<WriteStats> {
     let ticks: Vec<&TickRecord> = batches.iter().flat_map(|b| &b.ticks).collect();
     let realtime: Vec<&RealtimeRecord> = batches.iter().flat_map(|b| &b.realtime).collect();
-    copy_or_insert(
+    // A stored trade with the same identity from another broker epoch is another trade: the
+    // embedded broker counts offsets from 0 at every start, so a trade after a restart can
+    // meet an earlier one at the same time and position. The key cannot hold both; count
+    // it (never silent).
+    let ticks_unstored = copy_or_insert(
         tx,
         "realtime_prices",
         TICK_COLUMNS,
         &TICK_TYPES,
         &ticks,
         |r| tick_row(r, epoch),
+        Some(
+            r#"SELECT count(*) FROM staging_realtime_prices s JOIN realtime_prices r
+                 ON r.symbol = s.symbol AND r."timestamp" = s."timestamp" AND r.seq = s.seq
+               WHERE r.epoch <> s.epoch"#,
+        ),
     )
     .await?;
     copy_or_insert(
@@ -70,6 +79,7 @@ pub(super) async fn write_batches(
         &REALTIME_TYPES,
         &realtime,
         realtime_row,
+        None,
     )
     .await?;
     let bars = upsert_bars(tx, batches).await?;
@@ -82,6 +92,7 @@ pub(super) async fn write_batches(
         realtime: realtime.len(),
         checkpoints,
         checkpoints_fenced,
+        ticks_unstored,
     })
 }
 
@@ -115,7 +126,9 @@ fn realtime_row(r: &RealtimeRecord) -> Row {
 }
 
 /// Binary COPY of `rows` into `table`; on a duplicate key, the same rows through a temporary
-/// table with `ON CONFLICT DO NOTHING` (stored rows are immutable facts).
+/// table with `ON CONFLICT DO NOTHING` (stored rows are immutable facts). Returns what
+/// `conflicts` (a count over the staged rows, run before they are inserted) says of a
+/// duplicate batch: the staged rows that are not the stored ones they collide with.
 async fn copy_or_insert<T>(
     tx: &mut Transaction<'_>,
     table: &str,
@@ -123,9 +136,10 @@ async fn copy_or_insert<T>(
     types: &[Type],
     rows: &[&T],
     to_row: impl Fn(&T) -> Row + Copy,
-) -> anyhow::Result<()> {
+    conflicts: Option<&str>,
+) -> anyhow::Result<usize> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let fast = {
         let sp = tx.savepoint("copy_fast").await?;
@@ -135,7 +149,7 @@ async fn copy_or_insert<T>(
         }
     };
     match fast {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(0),
         Err(e) if is_unique_violation(&e) => {
             let staging = format!("staging_{table}");
             tx.batch_execute(&format!(
@@ -143,11 +157,15 @@ async fn copy_or_insert<T>(
             ))
             .await?;
             copy_rows(tx, &staging, columns, types, rows, to_row).await?;
+            let collided = match conflicts {
+                Some(query) => tx.query_one(query, &[]).await?.get::<_, i64>(0),
+                None => 0,
+            };
             tx.batch_execute(&format!(
                 "INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING; TRUNCATE {staging}"
             ))
             .await?;
-            Ok(())
+            Ok(usize::try_from(collided).unwrap_or(0))
         }
         Err(e) => Err(e),
     }
