@@ -123,16 +123,18 @@ impl SymbolSupervisor {
     }
 
     /// Continues from `state`: a checkpoint (`restored`: its offsets are checked against
-    /// this broker first) or a fresh state. Returns whether offsets of the checkpoint were
-    /// dropped (another broker, or a replaced log): the stored checkpoint must then be
-    /// replaced at once, or its dropped offsets would fence every later one
+    /// this broker first) or a fresh state. Returns whether the checkpoint was rebased:
+    /// written against another broker, or with offsets past a replaced log. The stored
+    /// checkpoint must then be replaced at once: a second crash would restore the previous
+    /// broker's one again, and its dropped offsets would fence every later checkpoint
     /// (`Checkpoint::may_replace`).
     fn restore(&mut self, mut state: SymbolState, restored: bool) -> bool {
-        let mut dropped = false;
+        let mut rebased = false;
         let (symbol, metrics, view) = (self.symbol, &self.cx.metrics, &self.cx.view);
         if restored {
+            let other_broker = state.epoch != view.epoch();
             let notes = checkpoint::prepare_restore(&mut state, view.epoch(), |p| view.log_end(p));
-            dropped = notes.other_epoch || !notes.ahead_of_log.is_empty();
+            rebased = other_broker || !notes.ahead_of_log.is_empty();
             if notes.other_epoch {
                 metrics
                     .checkpoint_offsets_dropped
@@ -153,7 +155,7 @@ impl SymbolSupervisor {
         self.realtime_throttle = self.cx.settings.realtime_throttle(state.realtime_last);
         self.last_event = state.last_event;
         self.start_stages(state.builders, state.indicators);
-        dropped
+        rebased
     }
 
     fn start_stages(&mut self, builders: Vec<BarBuilder>, indicators: Vec<RevisableIndicators>) {
@@ -364,14 +366,13 @@ impl Actor for SymbolSupervisor {
                         Err(e) => tracing::error!(%symbol, error = %format!("{e:#}"), "first checkpoint not encoded"),
                     }
                 }
-                let rebased = restored && state.epoch != epoch;
-                (state, restored, recovered, rebased)
+                (state, restored, recovered)
             }
             .into_actor(self)
-            .map(|(state, restored, recovered, rebased), act, ctx| {
-                let dropped = act.restore(state, restored);
+            .map(|(state, restored, recovered), act, ctx| {
+                let rebased = act.restore(state, restored);
                 act.lifecycle = act.lifecycle.restored();
-                if rebased || dropped {
+                if rebased {
                     // Checkpoint the state on this broker before any trade of it is stored:
                     // a second crash before this symbol's next commit would otherwise
                     // restore the previous broker's checkpoint, and the trades stored under

@@ -55,7 +55,7 @@ impl ForwardKey {
 
     /// The key as stored (hex).
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     fn mac(&self, epoch: &str, partition: i32, offset: i64, payload: &[u8]) -> [u8; MAC_BYTES] {
@@ -81,12 +81,20 @@ fn header_value(
     offset: i64,
     payload: &[u8],
 ) -> String {
-    let mac: String = key
-        .mac(epoch, partition, offset, payload)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let mac = hex(&key.mac(epoch, partition, offset, payload));
     format!("{epoch}:{partition}:{offset}:{mac}")
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            // unwrap: writing to a String cannot fail.
+            write!(out, "{b:02x}").unwrap();
+            out
+        })
 }
 
 /// Headers carrying the origin of a forwarded trade.
