@@ -62,20 +62,26 @@ struct Lane {
 
 impl Lane {
     /// Whether this partition can no longer bring a trade of `symbol` older than `ts`: none
-    /// held behind an older head, and none to come (its end reached, or its reading past
-    /// `ts` — for the symbol itself where it carried it).
+    /// held behind an older head, and none to come.
     fn past(&self, symbol: Symbol, ts: Timestamp) -> bool {
-        let holds_older = self.oldest_held_of(symbol).is_some_and(|t| t < ts);
-        !holds_older
-            && (self.at_end
-                || match self.symbols.get(&symbol) {
-                    Some(latest) => *latest >= ts,
-                    None => self.frontier.is_some_and(|f| f >= ts),
-                })
+        !self.holds_older(symbol, ts) && self.read_past(symbol, ts)
     }
-}
 
-impl Lane {
+    /// Whether it holds a trade of `symbol` older than `ts` (behind its head).
+    fn holds_older(&self, symbol: Symbol, ts: Timestamp) -> bool {
+        self.oldest_held_of(symbol).is_some_and(|t| t < ts)
+    }
+
+    /// Whether no trade of `symbol` older than `ts` is still to be read from it: its end
+    /// reached, or its reading past `ts` (for the symbol itself where it carried it).
+    fn read_past(&self, symbol: Symbol, ts: Timestamp) -> bool {
+        self.at_end
+            || match self.symbols.get(&symbol) {
+                Some(latest) => *latest >= ts,
+                None => self.frontier.is_some_and(|f| f >= ts),
+            }
+    }
+
     /// The oldest trade time of `symbol` held here.
     fn oldest_held_of(&self, symbol: Symbol) -> Option<Timestamp> {
         self.held.get(&symbol).and_then(|q| q.front().copied())
@@ -183,8 +189,85 @@ impl Aligner {
 
     /// Releases every trade that may go, oldest trade time first across lanes (each lane in
     /// its own order; a lane whose head must wait waits whole); returns how many.
-    pub fn release(&mut self, out: impl FnMut(TickRecord)) -> usize {
-        self.release_while(out, |aligner, from, r, _| aligner.admits(from, r))
+    ///
+    /// Lanes can hold each other's heads back in a circle: partition 0 reads `A@10, B@10`
+    /// and partition 1 reads `B@11, A@9` (each producer keeps each symbol in time order, as
+    /// assumed, but the two interleave symbols differently). `A@10` waits for the `A@9`
+    /// behind `B@11`, which waits for the `B@10` behind `A@10`: no reading can resolve that,
+    /// since each lane keeps its order. The oldest head of such a circle goes (its symbol's
+    /// older trade behind the other head then arrives late, within the grace period when
+    /// the producers' disorder is); the rest are released as usual.
+    pub fn release(&mut self, mut out: impl FnMut(TickRecord)) -> usize {
+        let mut released = 0;
+        loop {
+            released += self.release_while(&mut out, |aligner, from, r, _| aligner.admits(from, r));
+            // Checked only when no head is admitted, so its cost (pairs of lanes) is paid
+            // only while the alignment waits.
+            let Some(partition) = self.circle_breaker() else {
+                return released;
+            };
+            out(self.pop_head(partition));
+            released += 1;
+        }
+    }
+
+    /// The lane whose head goes to break a circle of lanes holding each other's heads back,
+    /// if there is one and that head waits for no partition's reading.
+    fn circle_breaker(&self) -> Option<i32> {
+        let heads: BTreeMap<i32, (Timestamp, Symbol)> = self
+            .lanes
+            .iter()
+            .filter_map(|(p, l)| {
+                l.queue
+                    .front()
+                    .map(|r| (*p, (r.tick.ts(), r.tick.symbol())))
+            })
+            .collect();
+        // Who holds whose head back by a trade it holds (an edge of the waiting graph);
+        // only those edges can close a circle, waits for reading end with reading.
+        let holders = |p: i32| {
+            let (ts, symbol) = heads[&p];
+            heads
+                .keys()
+                .copied()
+                .filter(move |q| *q != p && self.lanes[q].holds_older(symbol, ts))
+        };
+        // Lanes that wait for no other lane's held trade cannot be on a circle; drop them,
+        // and what waits only for dropped ones, until only circles (and lanes waiting on
+        // them) remain.
+        let mut remaining: Vec<i32> = heads.keys().copied().collect();
+        loop {
+            let before = remaining.len();
+            let kept: Vec<i32> = remaining
+                .iter()
+                .copied()
+                .filter(|p| holders(*p).any(|q| remaining.contains(&q)))
+                .collect();
+            remaining = kept;
+            if remaining.len() == before {
+                break;
+            }
+        }
+        // Every remaining lane waits for a remaining one: walking those edges from any
+        // of them comes back round, and the lanes walked from the first repeat form a circle.
+        let mut walk: Vec<i32> = Vec::new();
+        let mut at = *remaining.first()?;
+        while !walk.contains(&at) {
+            walk.push(at);
+            // unwrap: a remaining lane waits for a remaining one.
+            at = holders(at).find(|q| remaining.contains(q)).unwrap();
+        }
+        let start = walk.iter().position(|p| *p == at).unwrap_or(0);
+        walk[start..]
+            .iter()
+            .copied()
+            .filter(|p| {
+                let (ts, symbol) = heads[p];
+                self.lanes
+                    .iter()
+                    .all(|(q, lane)| q == p || lane.read_past(symbol, ts))
+            })
+            .min_by_key(|p| (heads[p].0, *p))
     }
 
     /// Releases the `n` oldest heads whatever the other partitions (one that stopped
@@ -215,25 +298,31 @@ impl Aligner {
                 let head = self.lanes[p].queue.front().unwrap();
                 admit(self, *p, head, released)
             });
-            let Some((ts, partition)) = next else {
+            let Some((_, partition)) = next else {
                 break;
             };
-            // unwrap: the lane exists and its queue has the head just found.
-            let lane = self.lanes.get_mut(&partition).unwrap();
-            let r = lane.queue.pop_front().unwrap();
-            if let Some(q) = lane.held.get_mut(&r.tick.symbol()) {
-                q.pop_front();
-            }
-            lane.released = Some(lane.released.map_or(ts, |x| x.max(ts)));
-            lane.released_symbols
-                .entry(r.tick.symbol())
-                .and_modify(|t| *t = (*t).max(ts))
-                .or_insert(ts);
-            self.held -= 1;
             released += 1;
-            out(r);
+            out(self.pop_head(partition));
         }
         released
+    }
+
+    /// Takes the head of `partition`'s lane, which has one.
+    fn pop_head(&mut self, partition: i32) -> TickRecord {
+        // unwrap: callers found this lane's head.
+        let lane = self.lanes.get_mut(&partition).unwrap();
+        let r = lane.queue.pop_front().unwrap();
+        let (symbol, ts) = (r.tick.symbol(), r.tick.ts());
+        if let Some(q) = lane.held.get_mut(&symbol) {
+            q.pop_front();
+        }
+        lane.released = Some(lane.released.map_or(ts, |x| x.max(ts)));
+        lane.released_symbols
+            .entry(symbol)
+            .and_modify(|t| *t = (*t).max(ts))
+            .or_insert(ts);
+        self.held -= 1;
+        r
     }
 
     /// The oldest offset of `partition` still held (commits must stay before it).
@@ -446,6 +535,52 @@ mod tests {
                 ("BBB".to_owned(), 150),
                 ("CCC".to_owned(), 600)
             ]
+        );
+    }
+
+    #[test]
+    fn lanes_holding_each_others_heads_back_in_a_circle_release_the_oldest_head() {
+        // Each partition keeps each symbol in time order, but they interleave AAA and BBB
+        // differently: AAA@10 waits for the AAA@9 behind BBB@11, which waits for the BBB@10
+        // behind AAA@10. Partition 2 has read only up to 5, so the circle waits for it.
+        let mut a = Aligner::new();
+        for p in 0..3 {
+            a.assign(p);
+        }
+        a.push(tick_of("AAA", 0, 0, 10));
+        a.push(tick_of("BBB", 0, 1, 10));
+        a.push(tick_of("BBB", 1, 0, 11));
+        a.push(tick_of("AAA", 1, 1, 9));
+        a.push(tick_of("CCC", 2, 0, 5));
+        a.reached_end(0);
+        a.reached_end(1);
+        let mut out = Vec::new();
+        let mut take = |r: TickRecord| {
+            out.push((
+                r.tick.symbol().to_string(),
+                r.tick.ts().micros() / 1_000_000,
+            ));
+        };
+        a.release(&mut take);
+        assert_eq!(
+            a.held(),
+            4,
+            "partition 2 may still bring AAA or BBB before 10"
+        );
+        a.push(tick_of("CCC", 2, 1, 20));
+        a.release(&mut take);
+        assert_eq!(a.held(), 0);
+        assert_eq!(
+            out,
+            [
+                ("CCC".to_owned(), 5),
+                ("CCC".to_owned(), 20),
+                ("AAA".to_owned(), 10),
+                ("BBB".to_owned(), 10),
+                ("BBB".to_owned(), 11),
+                ("AAA".to_owned(), 9)
+            ],
+            "the circle waits for partition 2's reading, then its oldest head goes"
         );
     }
 
