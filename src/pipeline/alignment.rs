@@ -19,7 +19,7 @@
 
 use crate::domain::{Symbol, Timestamp};
 use crate::output::TickRecord;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// How far every partition still being read has come, for the quiet-symbol clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,8 +211,8 @@ impl Aligner {
         }
     }
 
-    /// The lane whose head goes to break a circle of lanes holding each other's heads back,
-    /// if there is one and that head waits for no partition's reading.
+    /// The lane whose head goes to break a circle of lanes holding each other's heads back:
+    /// the oldest head stuck behind such a circle that waits for no partition's reading.
     fn circle_breaker(&self) -> Option<i32> {
         let heads: BTreeMap<i32, (Timestamp, Symbol)> = self
             .lanes
@@ -233,34 +233,21 @@ impl Aligner {
                 .filter(move |q| *q != p && self.lanes[q].holds_older(symbol, ts))
         };
         // Lanes that wait for no other lane's held trade cannot be on a circle; drop them,
-        // and what waits only for dropped ones, until only circles (and lanes waiting on
-        // them) remain.
-        let mut remaining: Vec<i32> = heads.keys().copied().collect();
+        // and what waits only for dropped ones, until only circles and lanes waiting on them
+        // remain.
+        let mut remaining: BTreeSet<i32> = heads.keys().copied().collect();
         loop {
-            let before = remaining.len();
-            let kept: Vec<i32> = remaining
-                .iter()
-                .copied()
-                .filter(|p| holders(*p).any(|q| remaining.contains(&q)))
-                .collect();
-            remaining = kept;
-            if remaining.len() == before {
+            let before = remaining.clone();
+            remaining.retain(|p| holders(*p).any(|q| before.contains(&q)));
+            if remaining.len() == before.len() {
                 break;
             }
         }
-        // Every remaining lane waits for a remaining one: walking those edges from any
-        // of them comes back round, and the lanes walked from the first repeat form a circle.
-        let mut walk: Vec<i32> = Vec::new();
-        let mut at = *remaining.first()?;
-        while !walk.contains(&at) {
-            walk.push(at);
-            // unwrap: a remaining lane waits for a remaining one.
-            at = holders(at).find(|q| remaining.contains(q)).unwrap();
-        }
-        let start = walk.iter().position(|p| *p == at).unwrap_or(0);
-        walk[start..]
-            .iter()
-            .copied()
+        // Every remaining lane waits, through a chain of held trades, for a circle: none of
+        // them can go until one is released out of turn. The oldest whose symbol no
+        // partition's reading can still undercut goes.
+        remaining
+            .into_iter()
             .filter(|p| {
                 let (ts, symbol) = heads[p];
                 self.lanes
