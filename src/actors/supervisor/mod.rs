@@ -13,11 +13,10 @@
 use crate::actors::bar_builder::BarBuilderActor;
 use crate::actors::indicator::IndicatorActor;
 use crate::actors::messages::{
-    AdvanceClock, BarOutput, BarTicks, BuilderState, Flush, IndicatorState, Persist, StageError,
+    AdvanceClock, BarOutput, BarTicks, BuilderState, IndicatorState, Persist, StageError,
     TickBatch, guard,
 };
 use crate::actors::outputs::Outputs;
-use crate::backoff::Backoff;
 use crate::domain::{
     BarBuilder, RealtimeThrottle, RevisableIndicators, Symbol, TickMetrics, Timestamp,
 };
@@ -29,6 +28,8 @@ use crate::store::Store;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod restore;
 
 /// How often a quiet symbol's bars are checked against the clock.
 const CLOCK_EVERY: Duration = Duration::from_secs(1);
@@ -119,6 +120,43 @@ impl SymbolSupervisor {
             lifecycle: Lifecycle::new(),
             clock: None,
             stall: clock::StallGuard::default(),
+        }
+    }
+
+    /// Continues from what the restore found: the state, a checkpoint on this broker if
+    /// it was rebased, and the stored trades to apply again first.
+    fn on_restored(&mut self, found: restore::Restored, ctx: &mut Context<Self>) {
+        let restore::Restored {
+            state,
+            restored,
+            recovered,
+        } = found;
+        let rebased = self.restore(state, restored);
+        self.lifecycle = self.lifecycle.restored();
+        if rebased {
+            // Checkpoint the state on this broker before any trade of it is stored: a
+            // second crash before this symbol's next commit would otherwise restore the
+            // previous broker's checkpoint, and the trades stored under this broker's epoch
+            // would never be read back. Queued behind the re-application below (`ctx.wait`
+            // holds the mailbox).
+            self.dirty = true;
+            ctx.notify(CheckpointRebased);
+        }
+        if recovered.is_empty() {
+            return;
+        }
+        tracing::info!(symbol = %self.symbol, trades = recovered.len(), "re-applying stored trades the checkpoint of the previous broker did not cover");
+        match self.apply(recovered.into(), false) {
+            Ok(work) => ctx.wait(work.into_actor(self).map(|res, act, ctx| {
+                if let Err(e) = res {
+                    tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
+                    ctx.stop();
+                }
+            })),
+            Err(e) => {
+                tracing::error!(symbol = %self.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
+                ctx.stop();
+            }
         }
     }
 
@@ -288,116 +326,17 @@ impl Actor for SymbolSupervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.cx.metrics.symbols_active.inc();
-        let (store, symbol, metrics) =
-            (self.cx.store.clone(), self.symbol, self.cx.metrics.clone());
-        let (settings, db) = (self.cx.settings.clone(), self.cx.outputs.db.clone());
-        let epoch = self.cx.view.epoch().to_owned();
-        let flush_first = self
-            .lifecycle
-            .flush_first()
-            .then(|| self.cx.outputs.db.clone());
+        let restoring = restore::Restoring {
+            symbol: self.symbol,
+            cx: self.cx.clone(),
+            flush_first: self.lifecycle.flush_first(),
+        };
         // `wait`: no tick is looked at before the state is restored.
         ctx.wait(
-            async move {
-                if let Some(db) = flush_first {
-                    // A checkpoint handed to the writer before the failure must be the one
-                    // read back.
-                    if let Ok(Err(e)) = db.send(Flush).await {
-                        tracing::warn!(%symbol, error = %format!("{e:#}"), "flush before restoring failed");
-                    }
-                }
-                // Without its checkpoint the symbol cannot go on: wait for the store.
-                let mut backoff = Backoff::store();
-                let stored = loop {
-                    match store.load_checkpoint(symbol).await {
-                        Ok(cp) => break cp,
-                        Err(e) => {
-                            metrics.persistence_errors.inc();
-                            tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff.peek(), "cannot load checkpoint");
-                            backoff.wait().await;
-                        }
-                    }
-                };
-                let (state, restored) = match stored.map(|cp| SymbolState::decode(&cp.state)) {
-                    Some(Ok(s)) if s.fits(&settings) => (s, true),
-                    other => {
-                        match other {
-                            Some(Ok(_)) => tracing::warn!(%symbol, "checkpoint is for other intervals; starting fresh"),
-                            Some(Err(e)) => {
-                                metrics.checkpoints_unusable.inc();
-                                tracing::error!(%symbol, error = %format!("{e:#}"), "checkpoint not usable; starting fresh");
-                            }
-                            None => {}
-                        }
-                        (SymbolState::fresh(symbol, &settings, &epoch), false)
-                    }
-                };
-                let recovered = if restored && state.epoch != epoch {
-                    // Written against a broker that is gone (an embedded one, after a
-                    // crash): the trades it applied after this checkpoint cannot be replayed
-                    // from Kafka, but they are stored; read them back so the state matches
-                    // the stored trades.
-                    loop {
-                        match store.trades_after(symbol, &state.epoch, &state.applied).await {
-                            Ok(trades) => break trades,
-                            Err(e) => {
-                                metrics.persistence_errors.inc();
-                                tracing::warn!(%symbol, error = %format!("{e:#}"), retry_in = ?backoff.peek(), "cannot read the trades after the checkpoint");
-                                backoff.wait().await;
-                            }
-                        }
-                    }
-                } else {
-                    Vec::new()
-                };
-                if !restored {
-                    // A first checkpoint before any output of this symbol: a crash before its
-                    // next one leaves the stored trades matched to an epoch (see above).
-                    match state.checkpoint(symbol) {
-                        Ok(checkpoint) => {
-                            let batch = OutputBatch {
-                                checkpoints: vec![checkpoint],
-                                ..OutputBatch::default()
-                            };
-                            if let Err(e) = db.send(Persist(Arc::new(batch))).await {
-                                tracing::warn!(%symbol, error = %format!("{e:#}"), "first checkpoint not written");
-                            }
-                        }
-                        Err(e) => tracing::error!(%symbol, error = %format!("{e:#}"), "first checkpoint not encoded"),
-                    }
-                }
-                (state, restored, recovered)
-            }
-            .into_actor(self)
-            .map(|(state, restored, recovered), act, ctx| {
-                let rebased = act.restore(state, restored);
-                act.lifecycle = act.lifecycle.restored();
-                if rebased {
-                    // Checkpoint the state on this broker before any trade of it is stored:
-                    // a second crash before this symbol's next commit would otherwise
-                    // restore the previous broker's checkpoint, and the trades stored under
-                    // this broker's epoch would never be read back. Queued behind the
-                    // re-application below (`ctx.wait` holds the mailbox).
-                    act.dirty = true;
-                    ctx.notify(CheckpointRebased);
-                }
-                if recovered.is_empty() {
-                    return;
-                }
-                tracing::info!(symbol = %act.symbol, trades = recovered.len(), "re-applying stored trades the checkpoint of the previous broker did not cover");
-                match act.apply(recovered.into(), false) {
-                    Ok(work) => ctx.wait(work.into_actor(act).map(|res, act, ctx| {
-                        if let Err(e) = res {
-                            tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
-                            ctx.stop();
-                        }
-                    })),
-                    Err(e) => {
-                        tracing::error!(symbol = %act.symbol, error = %format!("{e:#}"), "re-applying stored trades failed");
-                        ctx.stop();
-                    }
-                }
-            }),
+            restoring
+                .run()
+                .into_actor(self)
+                .map(|restored, act, ctx| act.on_restored(restored, ctx)),
         );
         if self.lifecycle.clock_allowed() {
             self.clock = Some(ctx.run_interval(CLOCK_EVERY, |act, ctx| {
