@@ -185,21 +185,11 @@ impl PgStore {
             .partition(|i| bars[*i].0.interval.is_daily());
         let mut stored = 0;
         if !intraday.is_empty() {
-            let pick = |f: fn(&HistoryBar) -> f64| -> Vec<f64> {
-                intraday.iter().map(|i| f(&bars[*i].0)).collect()
-            };
-            let symbols: Vec<&str> = intraday
-                .iter()
-                .map(|i| bars[*i].0.symbol.as_str())
-                .collect();
-            let starts: Vec<DateTime<Utc>> =
-                intraday.iter().map(|i| utc(bars[*i].0.start)).collect();
-            let ends: Vec<DateTime<Utc>> = intraday.iter().map(|i| utc(bars[*i].0.end)).collect();
+            let c = Columns::of(bars, &intraday);
             let minutes: Vec<i32> = intraday
                 .iter()
                 .map(|i| bars[*i].0.interval.minutes() as i32)
                 .collect();
-            let sources: Vec<&str> = intraday.iter().map(|i| bars[*i].1.as_str()).collect();
             stored += tx
                 .execute(
                     r#"INSERT INTO intraday_ohlcv (symbol, "timestamp", interval_minutes, open, high, low, close, volume, num_samples, vwap, revision, source, bar_end)
@@ -211,33 +201,19 @@ impl PgStore {
                          volume = EXCLUDED.volume, source = EXCLUDED.source, bar_end = EXCLUDED.bar_end, updated_at = now()
                        WHERE intraday_ohlcv.source <> 'aggregator'"#,
                     &[
-                        &symbols,
-                        &starts,
-                        &minutes,
-                        &pick(|b| b.open),
-                        &pick(|b| b.high),
-                        &pick(|b| b.low),
-                        &pick(|b| b.close),
-                        &pick(|b| b.volume),
-                        &sources,
-                        &ends,
+                        &c.symbols, &c.starts, &minutes, &c.open, &c.high, &c.low, &c.close,
+                        &c.volume, &c.sources, &c.ends,
                     ],
                 )
                 .await
                 .context("upsert backfilled intraday_ohlcv")?;
         }
         if !daily.is_empty() {
-            let pick = |f: fn(&HistoryBar) -> f64| -> Vec<f64> {
-                daily.iter().map(|i| f(&bars[*i].0)).collect()
-            };
-            let symbols: Vec<&str> = daily.iter().map(|i| bars[*i].0.symbol.as_str()).collect();
+            let c = Columns::of(bars, &daily);
             let dates: Vec<NaiveDate> = daily
                 .iter()
                 .map(|i| session_date(bars[*i].0.start, bars[*i].0.end))
                 .collect();
-            let starts: Vec<DateTime<Utc>> = daily.iter().map(|i| utc(bars[*i].0.start)).collect();
-            let ends: Vec<DateTime<Utc>> = daily.iter().map(|i| utc(bars[*i].0.end)).collect();
-            let sources: Vec<&str> = daily.iter().map(|i| bars[*i].1.as_str()).collect();
             stored += tx
                 .execute(
                     r#"INSERT INTO historical_ohlcv (symbol, "timestamp", open, high, low, close, volume, num_samples, vwap, revision, source, session_start, session_end)
@@ -250,16 +226,8 @@ impl PgStore {
                          session_end = EXCLUDED.session_end, updated_at = now()
                        WHERE historical_ohlcv.source <> 'aggregator'"#,
                     &[
-                        &symbols,
-                        &dates,
-                        &pick(|b| b.open),
-                        &pick(|b| b.high),
-                        &pick(|b| b.low),
-                        &pick(|b| b.close),
-                        &pick(|b| b.volume),
-                        &sources,
-                        &starts,
-                        &ends,
+                        &c.symbols, &dates, &c.open, &c.high, &c.low, &c.close, &c.volume,
+                        &c.sources, &c.starts, &c.ends,
                     ],
                 )
                 .await
@@ -286,6 +254,37 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(stored)
+    }
+}
+
+/// The columns both bar tables take from provider bars, for `UNNEST` (one array per column).
+struct Columns<'a> {
+    symbols: Vec<&'a str>,
+    starts: Vec<DateTime<Utc>>,
+    ends: Vec<DateTime<Utc>>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<f64>,
+    sources: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `bars[i]` for each `i` of `rows`, in that order.
+    fn of(bars: &'a [(HistoryBar, String)], rows: &[usize]) -> Self {
+        let pick = |f: fn(&HistoryBar) -> f64| rows.iter().map(|i| f(&bars[*i].0)).collect();
+        Self {
+            symbols: rows.iter().map(|i| bars[*i].0.symbol.as_str()).collect(),
+            starts: rows.iter().map(|i| utc(bars[*i].0.start)).collect(),
+            ends: rows.iter().map(|i| utc(bars[*i].0.end)).collect(),
+            open: pick(|b| b.open),
+            high: pick(|b| b.high),
+            low: pick(|b| b.low),
+            close: pick(|b| b.close),
+            volume: pick(|b| b.volume),
+            sources: rows.iter().map(|i| bars[*i].1.as_str()).collect(),
+        }
     }
 }
 
