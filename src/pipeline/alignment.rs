@@ -369,6 +369,16 @@ mod tests {
         tick_of("W1", partition, offset, secs)
     }
 
+    /// Releases what may go into `out` as (symbol, seconds).
+    fn released(a: &mut Aligner, out: &mut Vec<(String, i64)>) {
+        a.release(|r| {
+            out.push((
+                r.tick.symbol().to_string(),
+                r.tick.ts().micros() / 1_000_000,
+            ))
+        });
+    }
+
     fn drain(a: &mut Aligner) -> Vec<(i32, i64)> {
         let mut out = Vec::new();
         a.release(|r| out.push((r.at.partition, r.tick.ts().micros() / 1_000_000)));
@@ -504,16 +514,10 @@ mod tests {
         a.push(tick_of("BBB", 1, 0, 150));
         a.push(tick_of("CCC", 1, 1, 600));
         let mut out = Vec::new();
-        let mut take = |r: TickRecord| {
-            out.push((
-                r.tick.symbol().to_string(),
-                r.tick.ts().micros() / 1_000_000,
-            ));
-        };
-        a.release(&mut take);
+        released(&mut a, &mut out);
         a.reached_end(0);
         a.reached_end(1);
-        a.release(&mut take);
+        released(&mut a, &mut out);
         assert_eq!(
             out,
             [
@@ -542,20 +546,14 @@ mod tests {
         a.reached_end(0);
         a.reached_end(1);
         let mut out = Vec::new();
-        let mut take = |r: TickRecord| {
-            out.push((
-                r.tick.symbol().to_string(),
-                r.tick.ts().micros() / 1_000_000,
-            ));
-        };
-        a.release(&mut take);
+        released(&mut a, &mut out);
         assert_eq!(
             a.held(),
             4,
             "partition 2 may still bring AAA or BBB before 10"
         );
         a.push(tick_of("CCC", 2, 1, 20));
-        a.release(&mut take);
+        released(&mut a, &mut out);
         assert_eq!(a.held(), 0);
         assert_eq!(
             out,
