@@ -12,15 +12,19 @@
 use crate::domain::bar::TieBreak;
 use crate::domain::{BarBuilder, RevisableIndicators, TickMetrics, Timestamp};
 use crate::output::{Checkpoint, Seq};
-use crate::pipeline::applied::Applied;
+use crate::pipeline::applied::{Applied, Window};
 use crate::pipeline::settings::SymbolSettings;
 
-/// The format written now: the format number, the state, then the log order of each
-/// builder's bars (`BarBuilder::tie_breaks`, which the bars do not serialise). Format 2 (the
-/// same without the log order) is still read: its bars' ties keep arrival order. A
-/// checkpoint of another format is not restored (the symbol starts fresh, logged).
-pub const FORMAT: u32 = 3;
+/// The format written now: the format number, the state, the log order of each builder's
+/// bars (`BarBuilder::tie_breaks`, which the bars do not serialise), then the applied
+/// trades' recent windows (`Applied::windows`). Formats 3 (without the windows: everything
+/// up to each last offset counts as applied) and 2 (also without the log order: its bars'
+/// ties keep arrival order) are still read. A checkpoint of another format is not restored
+/// (the symbol starts fresh, logged).
+pub const FORMAT: u32 = 4;
 /// The previous format, still read.
+const FORMAT_WITHOUT_WINDOWS: u32 = 3;
+/// The format before it, still read.
 const FORMAT_WITHOUT_TIES: u32 = 2;
 
 /// Why a stored checkpoint cannot be used.
@@ -75,9 +79,11 @@ impl SymbolState {
     pub fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
         let mut out = FORMAT.to_le_bytes().to_vec();
         let ties: Vec<Vec<TieBreak>> = self.builders.iter().map(BarBuilder::tie_breaks).collect();
+        let windows = self.applied.windows();
         let config = bincode::config::standard();
         bincode::serde::encode_into_std_write(self, &mut out, config)
             .and_then(|_| bincode::serde::encode_into_std_write(&ties, &mut out, config))
+            .and_then(|_| bincode::serde::encode_into_std_write(&windows, &mut out, config))
             .map_err(|e| CheckpointError::Corrupt(e.to_string()))?;
         Ok(out)
     }
@@ -115,19 +121,25 @@ impl SymbolState {
             .split_first_chunk::<4>()
             .ok_or_else(|| CheckpointError::Corrupt("shorter than its header".into()))?;
         let found = u32::from_le_bytes(*head);
-        if found != FORMAT && found != FORMAT_WITHOUT_TIES {
+        if ![FORMAT, FORMAT_WITHOUT_WINDOWS, FORMAT_WITHOUT_TIES].contains(&found) {
             return Err(CheckpointError::Format { found });
         }
         let config = bincode::config::standard();
         let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt(e.to_string());
-        let (mut state, read): (Self, usize) =
+        let (mut state, mut read): (Self, usize) =
             bincode::serde::decode_from_slice(body, config).map_err(corrupt)?;
-        if found == FORMAT {
-            let (ties, _): (Vec<Vec<TieBreak>>, usize) =
+        if found >= FORMAT_WITHOUT_WINDOWS {
+            let (ties, n): (Vec<Vec<TieBreak>>, usize) =
                 bincode::serde::decode_from_slice(&body[read..], config).map_err(corrupt)?;
+            read += n;
             for (builder, ties) in state.builders.iter_mut().zip(&ties) {
                 builder.restore_tie_breaks(ties);
             }
+        }
+        if found == FORMAT {
+            let (windows, _): (Vec<Window>, usize) =
+                bincode::serde::decode_from_slice(&body[read..], config).map_err(corrupt)?;
+            state.applied.restore_windows(windows);
         }
         Ok(state)
     }
@@ -270,6 +282,37 @@ mod tests {
             "unknown: arrival order"
         );
         assert_eq!(back.builders[0].open_bars().next().unwrap().open, 1.0);
+    }
+
+    #[test]
+    fn the_applied_windows_survive_a_checkpoint_and_format_3_still_reads() {
+        let mut s = state("e1");
+        s.applied.record(Seq {
+            partition: 0,
+            offset: 520,
+        });
+        let hole = Seq {
+            partition: 0,
+            offset: 510,
+        };
+        let back = SymbolState::decode(&s.encode().unwrap()).unwrap();
+        assert!(
+            back.applied.is_new(hole),
+            "a hole below the last offset stays a hole"
+        );
+        assert_eq!(back.applied, s.applied);
+        // Format 3: the state and the log order, no windows.
+        let mut old = FORMAT_WITHOUT_WINDOWS.to_le_bytes().to_vec();
+        let ties: Vec<Vec<TieBreak>> = s.builders.iter().map(BarBuilder::tie_breaks).collect();
+        bincode::serde::encode_into_std_write(&s, &mut old, bincode::config::standard()).unwrap();
+        bincode::serde::encode_into_std_write(&ties, &mut old, bincode::config::standard())
+            .unwrap();
+        let back = SymbolState::decode(&old).unwrap();
+        assert_eq!(back.applied.get(0), Some(520));
+        assert!(
+            !back.applied.is_new(hole),
+            "without a window everything up to the last offset counts as applied"
+        );
     }
 
     #[test]
