@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 /// How often the open bar is published with its forming values.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
+/// At most one log line per this period about trades too late for their bar (they are
+/// counted one by one in `late_ticks_dropped_total`; the log says which symbol).
+const LATE_LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// Owner of one [`BarBuilder`].
 pub struct BarBuilderActor {
     builder: BarBuilder,
@@ -27,6 +31,9 @@ pub struct BarBuilderActor {
     progress_shown: Option<Instant>,
     /// Reused between messages so a steady stream allocates nothing here.
     events: Vec<BarEvent>,
+    /// Trades too late for their bar since the last log line about them, and its time.
+    late_unlogged: u64,
+    late_logged: Option<Instant>,
 }
 
 impl BarBuilderActor {
@@ -38,6 +45,8 @@ impl BarBuilderActor {
             metrics,
             progress_shown: None,
             events: Vec::with_capacity(8),
+            late_unlogged: 0,
+            late_logged: None,
         }
     }
 
@@ -96,6 +105,7 @@ impl Handler<BarTicks> for BarBuilderActor {
     /// Applies the ticks in order.
     fn handle(&mut self, msg: BarTicks, _: &mut Self::Context) -> Self::Result {
         let (builder, events, metrics) = (&mut self.builder, &mut self.events, &self.metrics);
+        let mut late = 0;
         let applied = guard("bar builder", || {
             #[cfg(feature = "fault-injection")]
             if let Some(r) = msg.0.first() {
@@ -105,7 +115,10 @@ impl Handler<BarTicks> for BarBuilderActor {
                 #[cfg(feature = "fault-injection")]
                 crate::fault::check_poison(&r.tick);
                 match builder.on_trade(&r.tick, Some(r.seq.as_i64()), r.clock_limit, events) {
-                    TickOutcome::LateDropped => metrics.late_ticks_dropped.inc(),
+                    TickOutcome::LateDropped => {
+                        metrics.late_ticks_dropped.inc();
+                        late += 1;
+                    }
                     TickOutcome::OutsideSession => metrics.ticks_outside_session.inc(),
                     TickOutcome::Applied | TickOutcome::Revised => {}
                 }
@@ -113,6 +126,23 @@ impl Handler<BarTicks> for BarBuilderActor {
         });
         if let Err(e) = applied {
             return ActorResponse::reply(Err(e));
+        }
+        self.late_unlogged += late;
+        if late > 0
+            && self
+                .late_logged
+                .is_none_or(|t| t.elapsed() >= LATE_LOG_EVERY)
+        {
+            if let Some(r) = msg.0.first() {
+                tracing::warn!(
+                    symbol = %r.tick.symbol(),
+                    interval = self.builder.interval().as_str(),
+                    late = self.late_unlogged,
+                    "trades arrived after their bar's allowed lateness: stored as trades, left out of the bar (late_ticks_dropped_total); producers out of time order? see docs/delivery.md"
+                );
+            }
+            self.late_unlogged = 0;
+            self.late_logged = Some(Instant::now());
         }
         self.finish()
     }
