@@ -228,3 +228,42 @@ async fn a_stalled_client_is_evicted_while_others_keep_receiving() {
     assert!(closed, "the stalled client was closed with a reason");
     app.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_client_that_pings_without_reading_is_closed_and_unsubscribed() {
+    let kafka = broker(3);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), None, "ws-pinger")).await;
+    let mut pinger = connect(app.http_addr, "/ws/prices/NFLX").await;
+    next_text(&mut pinger, Duration::from_secs(5))
+        .await
+        .expect("confirmation");
+    assert_eq!(app.metrics.ws_clients.get(), 1);
+    // Pings (125 bytes, the most a control frame carries) until the pongs the server owes
+    // fill both socket buffers; the client never reads. Its own writes then block too.
+    let payload = actix_web::web::Bytes::from_static(&[b'p'; 125]);
+    let flood = async {
+        for _ in 0..400_000 {
+            if pinger
+                .feed(ws::Message::Ping(payload.clone()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = pinger.flush().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), flood).await;
+    // A session stuck writing a pong would never reach its silence check: it must give up
+    // on the client instead, and drop its subscription.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.metrics.ws_clients.get() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        app.metrics.ws_clients.get(),
+        0,
+        "the client that does not read still holds its session"
+    );
+    app.shutdown().await;
+}

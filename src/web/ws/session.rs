@@ -82,6 +82,28 @@ fn confirmation(key: ChannelKey, interval: Option<&str>, status: &str) -> String
     .to_string()
 }
 
+/// A close for a client that does not read.
+fn too_slow(why: String) -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::Policy,
+        description: Some(format!("client too slow: {why}")),
+    })
+}
+
+/// Every write to the socket (messages, confirmations, pings, pongs) waits at most
+/// [`SEND_TIMEOUT`]: a client that does not read must not pin its session, which would stop
+/// the heartbeat's silence check too. `Err` holds the close to send (`None`: the client is
+/// gone).
+async fn write(
+    sending: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
+) -> Result<(), Option<CloseReason>> {
+    match tokio::time::timeout(SEND_TIMEOUT, sending).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(too_slow("not reading".into())),
+    }
+}
+
 fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
     let Call {
         req,
@@ -108,17 +130,14 @@ fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
         let (pending, mut rx) = subscribe(&broadcaster);
         let Ok(mut id) = pending.await else { return };
         let mut subscribed = true;
-        if session
-            .text(confirmation(key, interval, "success"))
-            .await
-            .is_err()
-        {
-            let _ = broadcaster.send(Unsubscribe { id }).await;
-            return;
-        }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
+        let confirmed = write(session.text(confirmation(key, interval, "success"))).await;
         let reason = loop {
+            // A confirmation the client did not take ends the session before anything else.
+            if let Err(reason) = confirmed {
+                break reason;
+            }
             tokio::select! {
                 frame = stream.recv() => {
                     last_heard = Instant::now();
@@ -129,19 +148,19 @@ fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
                                 Some("unsubscribe") if subscribed => {
                                     let _ = broadcaster.send(Unsubscribe { id }).await;
                                     subscribed = false;
-                                    if session.text(confirmation(key, interval, "unsubscribed")).await.is_err() { break None; }
+                                    if let Err(reason) = write(session.text(confirmation(key, interval, "unsubscribed"))).await { break reason; }
                                 }
                                 Some("subscribe") if !subscribed => {
                                     let (pending, new_rx) = subscribe(&broadcaster);
                                     let Ok(new_id) = pending.await else { break None };
                                     (id, rx, subscribed) = (new_id, new_rx, true);
-                                    if session.text(confirmation(key, interval, "success")).await.is_err() { break None; }
+                                    if let Err(reason) = write(session.text(confirmation(key, interval, "success"))).await { break reason; }
                                 }
                                 _ => {}
                             }
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if session.pong(&bytes).await.is_err() { break None; }
+                            if let Err(reason) = write(session.pong(&bytes)).await { break reason; }
                         }
                         Some(Ok(AggregatedMessage::Close(_))) | None => break None,
                         Some(Ok(_)) => {}
@@ -149,21 +168,14 @@ fn start(call: Call, key: ChannelKey, interval: Option<&'static str>) -> Reply {
                     }
                 }
                 out = rx.recv(), if subscribed => match out {
-                    Some(payload) => match tokio::time::timeout(SEND_TIMEOUT, session.text(&*payload)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break None,
-                        Err(_) => break Some(CloseReason { code: CloseCode::Policy, description: Some("client too slow: not reading".into()) }),
-                    },
-                    None => break Some(CloseReason {
-                        code: CloseCode::Policy,
-                        description: Some(format!("client too slow: more than {CLIENT_QUEUE} messages behind")),
-                    }),
+                    Some(payload) => if let Err(reason) = write(session.text(&*payload)).await { break reason; },
+                    None => break too_slow(format!("more than {CLIENT_QUEUE} messages behind")),
                 },
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         break Some(CloseReason { code: CloseCode::Away, description: Some("no answer to pings".into()) });
                     }
-                    if session.ping(b"").await.is_err() { break None; }
+                    if let Err(reason) = write(session.ping(b"")).await { break reason; }
                 }
             }
         };
