@@ -327,6 +327,15 @@ impl Args {
                     }
                     None => end_of_day(date)?,
                 };
+                if to < from {
+                    let end = self.time("end_time").map(|(t, _)| t.to_string());
+                    return Err(ApiError::query(
+                        "end_time",
+                        "time_order",
+                        "end_time must not be before start_time",
+                        end.as_deref().unwrap_or_default(),
+                    ));
+                }
                 TimeRange {
                     from: Some(from),
                     to: Some(to),

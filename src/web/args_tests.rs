@@ -143,6 +143,10 @@ fn bad_values_name_their_parameter() {
         ("date=2024-01-01&start_time=25:00", (422, "start_time")),
         ("date=2024-03-10&start_time=02:30", (422, "start_time")),
         (
+            "date=2024-01-02&start_time=22:00&end_time=21:00",
+            (422, "end_time"),
+        ),
+        (
             "start_date=2024-01-05&end_date=2024-01-01",
             (422, "end_date"),
         ),
