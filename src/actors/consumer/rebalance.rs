@@ -78,7 +78,7 @@ impl ConsumeLoop {
         groups: &mut HashMap<Symbol, Vec<TickRecord>>,
     ) {
         match event {
-            RebalanceEvent::Assigned(parts) => self.assigned(&parts).await,
+            RebalanceEvent::Assigned(parts) => self.assigned(&parts, groups).await,
             RebalanceEvent::Revoked(parts) => self.revoked(&parts, groups),
         }
     }
@@ -86,7 +86,18 @@ impl ConsumeLoop {
     /// Takes `parts` on: notes where their logs end (a checkpoint past the end belongs to a
     /// replaced log), and restores every symbol checkpointed on them, so that quiet symbols
     /// close their bars on time after a failover.
-    pub(super) async fn assigned(&mut self, parts: &[i32]) {
+    pub(super) async fn assigned(
+        &mut self,
+        parts: &[i32],
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) {
+        // A supervisor that exists already for a symbol homed on a partition assigned now
+        // ran while this instance did not own that home (trades of it read from another
+        // partition, still held for alignment when the home was revoked, started it again):
+        // its state is stale, another instance may have checkpointed and committed further.
+        // Retire it as a revocation would, so the symbol restores the newest checkpoint
+        // instead of building on from memory.
+        let stale = self.retire_homed_on(parts, groups);
         for &p in parts {
             self.ledger.assign(p);
             self.aligner.assign(p);
@@ -149,22 +160,14 @@ impl ConsumeLoop {
                 0
             }
         };
-        tracing::info!(?parts, restored, "partitions assigned");
+        tracing::info!(?parts, restored, stale, "partitions assigned");
     }
 
     /// Gives `parts` up: their symbols retire (their new owner resumes them from the
     /// checkpoints), and the partitions they were also fed from are replayed, so their
     /// trades there since the last commit are forwarded to the new owner.
     pub(super) fn revoked(&mut self, parts: &[i32], groups: &mut HashMap<Symbol, Vec<TickRecord>>) {
-        let mut replay = BTreeSet::new();
-        for symbol in self.supervisors.symbols() {
-            if parts.contains(&home_partition(symbol, self.partitions)) {
-                self.supervisors.retire(symbol);
-                replay.extend(self.feeds.remove(symbol));
-                self.quarantine.forget_symbol(symbol);
-                groups.remove(&symbol);
-            }
-        }
+        self.retire_homed_on(parts, groups);
         for &p in parts {
             self.aligner.revoke(p);
             self.ledger.revoke(p);
@@ -174,9 +177,33 @@ impl ConsumeLoop {
                 ticks.retain(|r| r.at.partition != p);
             }
         }
-        for p in replay {
-            self.replay(p, groups);
-        }
         tracing::info!(?parts, "partitions revoked");
+    }
+
+    /// Retires the supervisors of the symbols homed on `parts`, and replays the other
+    /// partitions they were fed from since the last commit (their trades there go to the
+    /// symbols' owners again). Returns how many were retired.
+    fn retire_homed_on(
+        &mut self,
+        parts: &[i32],
+        groups: &mut HashMap<Symbol, Vec<TickRecord>>,
+    ) -> usize {
+        let mut replay = BTreeSet::new();
+        let mut retired = 0;
+        for symbol in self.supervisors.symbols() {
+            if parts.contains(&home_partition(symbol, self.partitions)) {
+                self.supervisors.retire(symbol);
+                replay.extend(self.feeds.remove(symbol));
+                self.quarantine.forget_symbol(symbol);
+                groups.remove(&symbol);
+                retired += 1;
+            }
+        }
+        for p in replay {
+            if !parts.contains(&p) {
+                self.replay(p, groups);
+            }
+        }
+        retired
     }
 }
