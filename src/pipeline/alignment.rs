@@ -324,6 +324,19 @@ impl Aligner {
         self.held
     }
 
+    /// The partitions whose lanes hold a trade of a symbol `of` picks.
+    pub fn lanes_holding<'a>(
+        &'a self,
+        of: impl Fn(Symbol) -> bool + 'a,
+    ) -> impl Iterator<Item = i32> + 'a {
+        self.lanes.iter().filter_map(move |(p, lane)| {
+            lane.held
+                .iter()
+                .any(|(s, q)| !q.is_empty() && of(*s))
+                .then_some(*p)
+        })
+    }
+
     /// Trades held in `partition`'s lane.
     pub fn held_in(&self, partition: i32) -> usize {
         self.lanes.get(&partition).map_or(0, |l| l.queue.len())
@@ -500,6 +513,25 @@ mod tests {
         assert_eq!(a.revoke(1), 1);
         assert_eq!(a.held(), 0);
         assert_eq!(a.revoke(9), 0);
+    }
+
+    #[test]
+    fn lanes_holding_name_the_partitions_with_a_held_trade_of_the_symbols_asked_for() {
+        let mut a = Aligner::new();
+        for p in 0..3 {
+            a.assign(p);
+        }
+        a.push(tick_of("AAA", 0, 0, 10));
+        a.push(tick_of("BBB", 1, 0, 10));
+        a.push(tick_of("AAA", 2, 0, 5));
+        let aaa = Symbol::parse("AAA").unwrap();
+        let holding = |a: &Aligner| a.lanes_holding(|s| s == aaa).collect::<Vec<_>>();
+        assert_eq!(holding(&a), [0, 2]);
+        // Released trades are not held: partition 2's AAA at 5 is the oldest of all.
+        a.release_forced(1, |_| {});
+        assert_eq!(holding(&a), [0]);
+        a.rewind(0);
+        assert!(holding(&a).is_empty());
     }
 
     #[test]

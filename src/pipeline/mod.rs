@@ -30,6 +30,6 @@ pub use checkpoint::{LastEvent, SymbolState};
 pub use ledger::{OffsetLedger, Read};
 pub use lifecycle::Lifecycle;
 pub use quarantine::{Delivery, Quarantine, Verdict};
-pub use routing::{Feeds, Route};
+pub use routing::{Feeds, Handover, Route};
 pub use settings::{ConsumerSettings, SymbolSettings};
 pub use view::PipelineView;

@@ -91,12 +91,11 @@ impl ConsumeLoop {
         parts: &[i32],
         groups: &mut HashMap<Symbol, Vec<TickRecord>>,
     ) {
-        // A supervisor that exists already for a symbol homed on a partition assigned now
-        // ran while this instance did not own that home (trades of it read from another
-        // partition, still held for alignment when the home was revoked, started it again):
-        // its state is stale, another instance may have checkpointed and committed further.
-        // Retire it as a revocation would, so the symbol restores the newest checkpoint
-        // instead of building on from memory.
+        // No supervisor should exist for a symbol homed on a partition arriving now (a
+        // revocation retires them, `dispatch` never starts one for a home read elsewhere).
+        // One that did would hold a stale state — another instance may have checkpointed
+        // and committed further since — so it is retired as a revocation would, and the
+        // symbol restores the newest checkpoint below.
         let stale = self.retire_homed_on(parts, groups);
         for &p in parts {
             self.ledger.assign(p);
@@ -160,6 +159,13 @@ impl ConsumeLoop {
                 0
             }
         };
+        if stale > 0 {
+            tracing::warn!(
+                ?parts,
+                stale,
+                "retired supervisors of symbols homed on partitions this instance did not read"
+            );
+        }
         tracing::info!(?parts, restored, stale, "partitions assigned");
     }
 
@@ -180,30 +186,32 @@ impl ConsumeLoop {
         tracing::info!(?parts, "partitions revoked");
     }
 
-    /// Retires the supervisors of the symbols homed on `parts`, and replays the other
-    /// partitions they were fed from since the last commit (their trades there go to the
-    /// symbols' owners again). Returns how many were retired.
+    /// Retires the supervisors of the symbols homed on `parts`, drops their trades read but
+    /// not yet sent, and replays the other partitions that fed them since the last commit
+    /// or hold trades of them back (`routing::handover`): read again, those trades go to
+    /// the symbols' owner. Returns how many were retired.
     fn retire_homed_on(
         &mut self,
         parts: &[i32],
         groups: &mut HashMap<Symbol, Vec<TickRecord>>,
     ) -> usize {
-        let mut replay = BTreeSet::new();
-        let mut retired = 0;
-        for symbol in self.supervisors.symbols() {
-            if parts.contains(&home_partition(symbol, self.partitions)) {
-                self.supervisors.retire(symbol);
-                replay.extend(self.feeds.remove(symbol));
-                self.quarantine.forget_symbol(symbol);
-                groups.remove(&symbol);
-                retired += 1;
-            }
+        let running = self.supervisors.symbols();
+        let handover = routing::handover(
+            parts,
+            self.partitions,
+            &running,
+            &mut self.feeds,
+            &self.aligner,
+        );
+        for &symbol in &handover.retire {
+            self.supervisors.retire(symbol);
+            self.quarantine.forget_symbol(symbol);
         }
-        for p in replay {
-            if !parts.contains(&p) {
-                self.replay(p, groups);
-            }
+        let partitions = self.partitions;
+        groups.retain(|s, _| !parts.contains(&home_partition(*s, partitions)));
+        for p in handover.replay {
+            self.replay(p, groups);
         }
-        retired
+        handover.retire.len()
     }
 }

@@ -82,8 +82,18 @@ impl ConsumeLoop {
     /// when the mailbox is full); [`Self::settle`] collects the outcomes.
     pub(super) fn dispatch(&mut self, groups: &mut HashMap<Symbol, Vec<TickRecord>>) -> Dispatched {
         let mut sends = Vec::with_capacity(groups.len());
+        let mut misrouted = BTreeSet::new();
         for (symbol, ticks) in groups.drain() {
             if ticks.is_empty() {
+                continue;
+            }
+            if !self.ledger.owns(home_partition(symbol, self.partitions)) {
+                // Never start a supervisor for a symbol whose home another instance reads:
+                // it would build from a stale checkpoint beside the owner's. A revocation
+                // drops such trades (`routing::handover`); should any still come here,
+                // their partitions are read again and the trades forwarded to the owner.
+                tracing::warn!(%symbol, trades = ticks.len(), "trades of a symbol whose home partition is read elsewhere; reading their partitions again to forward them");
+                misrouted.extend(ticks.iter().map(|r| r.at.partition));
                 continue;
             }
             let addr = self.supervisors.get(symbol);
@@ -95,6 +105,9 @@ impl ConsumeLoop {
                 Mode::Batch => Delivery::Batch(addr.send(TickBatch(batch.clone()))),
             };
             sends.push((symbol, batch, delivery));
+        }
+        for p in misrouted {
+            self.replay(p, groups);
         }
         sends
     }
