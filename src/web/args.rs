@@ -86,13 +86,18 @@ impl Args {
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+        // Names given so far, empty values included: `limit=&limit=5` is as repeated as
+        // `limit=5&limit=`.
+        let mut seen: Vec<&'static str> = Vec::new();
         for (name, raw) in &pairs {
             let param = declared
                 .iter()
                 .find(|p| p.location == Location::Query && p.name == name)
                 .ok_or_else(|| unknown(name, raw, declared))?;
             let earlier = args.given.iter().position(|(p, _)| p.name == param.name);
-            if let (Some(_), false) = (earlier, param.repeatable()) {
+            let repeated = seen.contains(&param.name);
+            seen.push(param.name);
+            if repeated && !param.repeatable() {
                 return Err(ApiError::query(
                     name,
                     "repeated",
@@ -540,10 +545,21 @@ fn date_message() -> String {
     )
 }
 
-/// A `YYYY-MM-DD` date within the accepted span.
+/// A `YYYY-MM-DD` date within the accepted span: four-digit year, two-digit month and day
+/// (chrono alone also takes `2024-3-8`, which a client would take for a valid spelling).
 fn date(raw: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .ok()
+    let raw = raw.trim();
+    let shape = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shape
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
         .filter(|d| (EARLIEST_DATE..=LATEST_DATE).contains(d))
 }
 

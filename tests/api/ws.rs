@@ -267,3 +267,45 @@ async fn a_client_that_pings_without_reading_is_closed_and_unsubscribed() {
     );
     app.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_subscription_to_an_interval_this_instance_does_not_build_is_refused_by_name() {
+    // Built: 1m, 5m, 1h, 1d (the default). A 15-minute subscription would wait forever.
+    let kafka = broker(3);
+    let app = spawn_app(settings(kafka.bootstrap_servers(), None, "ws-not-built")).await;
+    for path in [
+        "/ws/bars/AAPL?interval=15m",
+        "/ws/analytics/AAPL?interval=15min",
+    ] {
+        let upgrade = awc::Client::new()
+            .ws(format!("ws://{}{path}", app.http_addr))
+            .connect()
+            .await;
+        assert!(
+            matches!(&upgrade, Err(awc::error::WsClientError::InvalidResponseStatus(s)) if s.as_u16() == 422),
+            "{path}: {:?}",
+            upgrade.map(|_| ())
+        );
+        let mut resp = awc::Client::new()
+            .get(format!("http://{}{path}", app.http_addr))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(resp.status().as_u16(), 422, "{path}");
+        let body: Value = resp.json().await.expect("a JSON body");
+        let item = &body["detail"][0];
+        assert_eq!(item["loc"][1], "interval", "{path}: {body}");
+        let msg = item["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("15m") && msg.contains("1m, 5m, 1h, 1d"),
+            "{path}: {msg}"
+        );
+    }
+    let mut built = connect(app.http_addr, "/ws/bars/AAPL?interval=5min").await;
+    let confirmation = next_text(&mut built, Duration::from_secs(5))
+        .await
+        .expect("confirmation");
+    assert_eq!(confirmation["status"], "success", "{confirmation}");
+    assert_eq!(confirmation["interval"], "5m", "{confirmation}");
+    app.shutdown().await;
+}

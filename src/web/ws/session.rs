@@ -9,7 +9,7 @@
 //! answering pings is closed; a client that falls behind is evicted by the broadcaster and
 //! closed with a reason.
 
-use crate::domain::Timestamp;
+use crate::domain::{Interval, Timestamp};
 use crate::web::errors::ApiError;
 use crate::web::params::REALTIME;
 use crate::web::routes::{Call, Reply};
@@ -46,7 +46,7 @@ pub fn analytics(call: Call) -> LocalBoxFuture<'static, Reply> {
     Box::pin(async move {
         let symbol = call.args.symbol()?;
         let (channel, name) = match call.args.interval()? {
-            Some(i) => (Channel::Analytics(i), i.as_str()),
+            Some(i) => (Channel::Analytics(built(&call, i)?), i.as_str()),
             None => (Channel::Realtime, REALTIME),
         };
         start(call, (channel, symbol), Some(name))
@@ -61,12 +61,33 @@ pub fn bars(call: Call) -> LocalBoxFuture<'static, Reply> {
             .args
             .interval()?
             .ok_or(ApiError::Undeclared("interval"))?;
+        let interval = built(&call, interval)?;
         start(
             call,
             (Channel::Bars(interval), symbol),
             Some(interval.as_str()),
         )
     })
+}
+
+/// `interval` when this instance builds it: a subscription to one it does not build would
+/// wait forever in silence, so it is refused (422 naming `interval`, listing the built ones).
+fn built(call: &Call, interval: Interval) -> Result<Interval, ApiError> {
+    let intervals = &call.state.pipeline.intervals;
+    if intervals.contains(&interval) {
+        return Ok(interval);
+    }
+    let names: Vec<&str> = intervals.iter().map(|i| i.as_str()).collect();
+    Err(ApiError::query(
+        "interval",
+        "not_built",
+        format!(
+            "this instance does not build {} bars; it builds {}",
+            interval.as_str(),
+            names.join(", ")
+        ),
+        interval.as_str(),
+    ))
 }
 
 /// The subscription message; `interval` is the canonical name, whatever spelling was asked.
