@@ -463,7 +463,16 @@ fn parse_value(param: &Param, raw: &str, previous: Option<Value>) -> Result<Valu
             .filter(|t| {
                 (EARLIEST_DATE..=LATEST_DATE).contains(&t.date_naive())
             })
-            .map(|t| Value::Instant(Timestamp::from_datetime(&t.to_utc())))
+            // Rows are kept to the microsecond: a finer `before` rounds up, so that a row at
+            // 15:00:00.000000 stays "strictly older" than 15:00:00.0000001.
+            .map(|t| {
+                let at = Timestamp::from_datetime(&t.to_utc());
+                Value::Instant(if t.timestamp_subsec_nanos() % 1_000 == 0 {
+                    at
+                } else {
+                    at.add_micros(1)
+                })
+            })
             .ok_or_else(|| {
                 invalid(
                     "datetime_parsing",

@@ -106,6 +106,15 @@ fn before_selects_strictly_older_rows() {
         .time_window(NOW)
         .unwrap();
     assert_eq!(r.to.unwrap().to_rfc3339(), "2024-03-08T04:59:59.999999Z");
+    // Finer than a microsecond: a row at 15:00:00.000000 is still strictly older.
+    let r = ok("before=2024-03-08T15:00:00.0000001Z")
+        .time_window(NOW)
+        .unwrap();
+    assert_eq!(r.to.unwrap().to_rfc3339(), "2024-03-08T15:00:00Z");
+    let r = ok("before=2024-03-08T15:00:00.000001999Z")
+        .time_window(NOW)
+        .unwrap();
+    assert_eq!(r.to.unwrap().to_rfc3339(), "2024-03-08T15:00:00.000001Z");
     let d = p(DAILY, "before=2024-03-08")
         .unwrap()
         .date_window(NaiveDate::default())
