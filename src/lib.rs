@@ -20,6 +20,7 @@
 //! - [`cli`]: the `tickflow` command line.
 //! - [`metrics`]: every Prometheus series.
 //! - [`backoff`]: the one retry back-off.
+//! - [`log_throttle`]: one log line per period about what can happen on every trade.
 //! - `fault` (tests only, feature `fault-injection`): panics injected into a symbol.
 
 pub mod actors;
@@ -32,6 +33,7 @@ pub mod domain;
 pub mod fault;
 pub mod feeds;
 pub mod kafka;
+pub mod log_throttle;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

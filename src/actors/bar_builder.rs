@@ -10,6 +10,7 @@ use crate::actors::messages::{
     AdvanceClock, BarOutput, BarTicks, BuilderState, IndicatorWork, StageError, guard,
 };
 use crate::domain::{BarBuilder, BarEvent, TickOutcome};
+use crate::log_throttle::LogThrottle;
 use crate::metrics::Metrics;
 use crate::output::BarRecord;
 use actix::prelude::*;
@@ -31,9 +32,8 @@ pub struct BarBuilderActor {
     progress_shown: Option<Instant>,
     /// Reused between messages so a steady stream allocates nothing here.
     events: Vec<BarEvent>,
-    /// Trades too late for their bar since the last log line about them, and its time.
-    late_unlogged: u64,
-    late_logged: Option<Instant>,
+    /// Trades too late for their bar, logged at most once per [`LATE_LOG_EVERY`].
+    late_log: LogThrottle,
 }
 
 impl BarBuilderActor {
@@ -45,8 +45,7 @@ impl BarBuilderActor {
             metrics,
             progress_shown: None,
             events: Vec::with_capacity(8),
-            late_unlogged: 0,
-            late_logged: None,
+            late_log: LogThrottle::new(LATE_LOG_EVERY),
         }
     }
 
@@ -127,22 +126,13 @@ impl Handler<BarTicks> for BarBuilderActor {
         if let Err(e) = applied {
             return ActorResponse::reply(Err(e));
         }
-        self.late_unlogged += late;
-        if late > 0
-            && self
-                .late_logged
-                .is_none_or(|t| t.elapsed() >= LATE_LOG_EVERY)
-        {
-            if let Some(r) = msg.0.first() {
-                tracing::warn!(
-                    symbol = %r.tick.symbol(),
-                    interval = self.builder.interval().as_str(),
-                    late = self.late_unlogged,
-                    "trades arrived after their bar's allowed lateness: stored as trades, left out of the bar (late_ticks_dropped_total); producers out of time order? see docs/delivery.md"
-                );
-            }
-            self.late_unlogged = 0;
-            self.late_logged = Some(Instant::now());
+        if let (Some(late), Some(r)) = (self.late_log.record(late, Instant::now()), msg.0.first()) {
+            tracing::warn!(
+                symbol = %r.tick.symbol(),
+                interval = self.builder.interval().as_str(),
+                late,
+                "trades arrived after their bar's allowed lateness: stored as trades, left out of the bar (late_ticks_dropped_total); producers out of time order? see docs/delivery.md"
+            );
         }
         self.finish()
     }
