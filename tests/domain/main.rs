@@ -3,6 +3,7 @@
 
 mod bar_properties;
 mod cli;
+mod failover_properties;
 mod helpers;
 mod operations;
 mod routing_properties;

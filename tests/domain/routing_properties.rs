@@ -19,15 +19,15 @@ use tickflow::kafka::partitioner::home_partition;
 use tickflow::output::{Seq, TickRecord};
 use tickflow::pipeline::{Aligner, Applied};
 
-const PARTITIONS: i32 = 3;
-const GRACE: i64 = 2 * MICROS_PER_SECOND;
-const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "W1", "BTC-USD"];
+pub(crate) const PARTITIONS: i32 = 3;
+pub(crate) const GRACE: i64 = 2 * MICROS_PER_SECOND;
+pub(crate) const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "W1", "BTC-USD"];
 /// Monday 2024-03-04 13:00 UTC.
 const T0: i64 = 1_709_557_200 * MICROS_PER_SECOND;
 
 /// How a producer keys a trade.
 #[derive(Debug, Clone, Copy)]
-enum Key {
+pub(crate) enum Key {
     Symbol,
     None,
     Other,
@@ -36,7 +36,7 @@ enum Key {
 /// Trades of all symbols in one time order (non-decreasing times — ties are common in real
 /// data — then neighbours swapped when less than the grace period apart), each with a key
 /// choice.
-fn trades() -> impl Strategy<Value = Vec<(Tick, Key)>> {
+pub(crate) fn trades() -> impl Strategy<Value = Vec<(Tick, Key)>> {
     let step = prop_oneof![2 => Just(0i64), 6 => 1_000i64..1_500_000, 3 => 1_500_000i64..90_000_000, 1 => 90_000_000i64..900_000_000];
     let key = prop_oneof![Just(Key::Symbol), Just(Key::None), Just(Key::Other)];
     prop::collection::vec(
@@ -78,7 +78,7 @@ fn trades() -> impl Strategy<Value = Vec<(Tick, Key)>> {
 }
 
 /// The partition a trade lands on.
-fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
+pub(crate) fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
     match key {
         Key::Symbol => home_partition(tick.symbol(), PARTITIONS),
         Key::None => rng.random_range(0..PARTITIONS),
@@ -94,10 +94,10 @@ fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
 }
 
 /// OHLC, volume and count per (symbol, 1-minute bucket).
-type Bars = BTreeMap<(String, i64), (f64, f64, f64, f64, f64, u64)>;
+pub(crate) type Bars = BTreeMap<(String, i64), (f64, f64, f64, f64, f64, u64)>;
 
 /// As SQL would: open and close by (time, identity), so ties go by log order.
-fn brute_force(records: &[TickRecord]) -> Bars {
+pub(crate) fn brute_force(records: &[TickRecord]) -> Bars {
     let mut by_bucket: BTreeMap<(String, i64), Vec<&TickRecord>> = BTreeMap::new();
     for r in records {
         let t = &r.tick;
