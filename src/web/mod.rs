@@ -68,6 +68,32 @@ pub struct Access {
 
 /// Most simultaneous connections per worker thread.
 const MAX_CONNECTIONS: usize = 10_000;
+/// Open files kept out of the HTTP connections' share: the database pool, Kafka's sockets,
+/// the embedded broker, logs, whatever a handler opens. Without it, clients holding enough
+/// keep-alive connections use up the process's files and the pipeline cannot reconnect.
+const RESERVED_FILES: u64 = 1_024;
+
+/// Connections each of `workers` workers may hold: [`MAX_CONNECTIONS`], or fewer so that
+/// all of them together stay [`RESERVED_FILES`] below the open-file limit `files`.
+pub fn connections_per_worker(files: u64, workers: usize) -> usize {
+    let share = files.saturating_sub(RESERVED_FILES) / workers.max(1) as u64;
+    usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .clamp(1, MAX_CONNECTIONS)
+}
+
+/// The open-file limit, raised to the hard limit first (a soft limit of 1,024 is common and
+/// would cap the API near 0 connections per worker).
+fn open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(4_096, |(soft, _)| soft);
+            tracing::warn!(error = %e, limit, "cannot raise the open-file limit");
+            limit
+        }
+    }
+}
 
 fn cors(origins: &[String]) -> actix_cors::Cors {
     if origins.is_empty() {
@@ -93,6 +119,15 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 /// When the listener cannot be used.
 pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(state);
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let files = open_file_limit();
+    let per_worker = connections_per_worker(files, workers);
+    tracing::info!(
+        workers,
+        per_worker,
+        open_file_limit = files,
+        "HTTP connection limits"
+    );
     Ok(HttpServer::new(move || {
         let metrics = data.metrics.clone();
         App::new()
@@ -120,7 +155,8 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
             })
             .wrap(cors(&data.access.cors_origins))
     })
-    .max_connections(MAX_CONNECTIONS)
+    .workers(workers)
+    .max_connections(per_worker)
     .client_request_timeout(std::time::Duration::from_secs(5))
     .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .keep_alive(std::time::Duration::from_secs(75))
@@ -128,4 +164,29 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
     .disable_signals()
     .shutdown_timeout(5)
     .run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_leave_files_for_the_pipeline_whatever_the_limit() {
+        // The attack's machine: 20,000 files, 2 workers of 10,000 used them all.
+        assert_eq!(connections_per_worker(20_000, 2), 9_488);
+        assert_eq!(connections_per_worker(1_048_576, 2), MAX_CONNECTIONS);
+        assert_eq!(
+            connections_per_worker(1_024, 4),
+            1,
+            "never 0: the API still answers"
+        );
+        assert_eq!(connections_per_worker(65_536, 0), MAX_CONNECTIONS);
+        for (files, workers) in [(20_000, 2), (8_192, 8), (4_096, 3)] {
+            let total = connections_per_worker(files, workers) as u64 * workers as u64;
+            assert!(
+                total + RESERVED_FILES <= files,
+                "{files} files, {workers} workers"
+            );
+        }
+    }
 }
