@@ -73,6 +73,23 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// keep-alive connections use up the process's files and the pipeline cannot reconnect.
 const RESERVED_FILES: u64 = 1_024;
 
+/// Longest the kernel keeps a connection whose client acknowledges nothing sent to it (it
+/// stopped reading: zero-window probes answered forever). A WebSocket session gives up on
+/// such a client after 5 s, but the socket would stay, holding megabytes of unread pongs
+/// and messages in kernel buffers, until the client left; `TCP_USER_TIMEOUT` lets the
+/// kernel drop it. Connections with nothing in flight (idle keep-alive) are not affected.
+const UNACKNOWLEDGED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sets [`UNACKNOWLEDGED_TIMEOUT`] on an accepted connection.
+fn on_connect(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) =
+            socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(UNACKNOWLEDGED_TIMEOUT))
+    {
+        tracing::debug!(error = %e, "cannot set TCP_USER_TIMEOUT on a connection");
+    }
+}
+
 /// Connections each of `workers` workers may hold: [`MAX_CONNECTIONS`], or fewer so that
 /// all of them together stay [`RESERVED_FILES`] below the open-file limit `files`.
 pub fn connections_per_worker(files: u64, workers: usize) -> usize {
@@ -155,6 +172,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<actix_we
             })
             .wrap(cors(&data.access.cors_origins))
     })
+    .on_connect(on_connect)
     .workers(workers)
     .max_connections(per_worker)
     .client_request_timeout(std::time::Duration::from_secs(5))

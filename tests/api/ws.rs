@@ -1,5 +1,6 @@
 //! WebSocket clients over loopback: live bars and trades, unsubscribe, eviction of a stalled
-//! client while the others keep receiving.
+//! client while the others keep receiving, a client that does not read closed and its
+//! connection dropped, intervals not built refused.
 
 use crate::helpers::*;
 use awc::ws;
@@ -264,6 +265,22 @@ async fn a_client_that_pings_without_reading_is_closed_and_unsubscribed() {
         app.metrics.ws_clients.get(),
         0,
         "the client that does not read still holds its session"
+    );
+    // The session is gone; its connection must go too, though the client still reads
+    // nothing (left open, it holds megabytes of unread pongs in kernel buffers until the
+    // client leaves). The kernel drops it once nothing sent was acknowledged for 30 s: the
+    // client's writes then fail.
+    let dropped = tokio::time::timeout(Duration::from_secs(90), async {
+        while pinger
+            .send(ws::Message::Ping(payload.clone()))
+            .await
+            .is_ok()
+        {}
+    })
+    .await;
+    assert!(
+        dropped.is_ok(),
+        "the server still holds the connection of a client that does not read"
     );
     app.shutdown().await;
 }
