@@ -226,14 +226,14 @@ fn operation(route: &Route) -> (utoipa::openapi::path::Operation, Vec<Named>) {
     if not_found {
         op = op.response("404", error("Nothing stored (or no such file)"));
     }
-    if route.params.iter().any(|p| p.kind != Kind::Token) {
-        op = op.response(
-            "422",
-            ResponseBuilder::new()
-                .description("A parameter is unknown, repeated, out of bounds or conflicts with another; `loc` names it")
-                .content("application/json", content(reference("ValidationError"))),
-        );
-    }
+    // Every route refuses query parameters it does not take (`?cachebuster=1` on /health
+    // too): a 422 is always possible.
+    op = op.response(
+        "422",
+        ResponseBuilder::new()
+            .description("A parameter is unknown, repeated, out of bounds or conflicts with another; `loc` names it")
+            .content("application/json", content(reference("ValidationError"))),
+    );
     if route.reads().is_some() {
         op = op.response("503", error("The store is unavailable or timed out"));
     }

@@ -232,6 +232,9 @@ async fn every_answer_matches_its_documented_schema() {
         "/api/v2/historical/prices/NOPE/latest".into(),
         "/api/v2/intraday/analytics/AAPL/last/1?interval=1h&indicators=nope".into(),
         "/ws/bars/AAPL?interval=1m".into(),
+        "/ws/bars/AAPL?interval=15m".into(),
+        "/health?cachebuster=1".into(),
+        "/api/v2/meta?x=1".into(),
     ];
     // The check can fail: answers missing a key or with a wrong type are caught.
     for (path, wrong) in [
