@@ -358,11 +358,12 @@ impl Aligner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::output::Seq;
 
-    fn tick_of(symbol: &str, partition: i32, offset: i64, secs: i64) -> TickRecord {
+    /// A trade of `symbol` at `secs`, read from `partition` at `offset` (its identity too).
+    pub(crate) fn tick_of(symbol: &str, partition: i32, offset: i64, secs: i64) -> TickRecord {
         let seq = Seq { partition, offset };
         TickRecord::new(
             crate::domain::Tick::new(

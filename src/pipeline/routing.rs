@@ -152,18 +152,11 @@ mod tests {
     }
 
     fn held(symbol: Symbol, partition: i32, offset: i64) -> crate::output::TickRecord {
-        let seq = crate::output::Seq { partition, offset };
-        crate::output::TickRecord::new(
-            crate::domain::Tick::new(
-                symbol,
-                crate::domain::Timestamp::from_secs(1_000 + offset),
-                1.0,
-                1.0,
-                crate::domain::Source::new("t"),
-            )
-            .unwrap(),
-            seq,
-            seq,
+        crate::pipeline::alignment::tests::tick_of(
+            symbol.as_str(),
+            partition,
+            offset,
+            1_000 + offset,
         )
     }
 

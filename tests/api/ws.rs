@@ -303,13 +303,8 @@ async fn a_subscription_to_an_interval_this_instance_does_not_build_is_refused_b
             "{path}: {:?}",
             upgrade.map(|_| ())
         );
-        let mut resp = awc::Client::new()
-            .get(format!("http://{}{path}", app.http_addr))
-            .send()
-            .await
-            .expect("an answer");
-        assert_eq!(resp.status().as_u16(), 422, "{path}");
-        let body: Value = resp.json().await.expect("a JSON body");
+        let (status, body, _) = crate::fixture::get(&app, path).await;
+        assert_eq!(status, 422, "{path}");
         let item = &body["detail"][0];
         assert_eq!(item["loc"][1], "interval", "{path}: {body}");
         let msg = item["msg"].as_str().unwrap_or_default();

@@ -17,7 +17,7 @@
 //! Lateness is unbounded here (every late trade revises its bar): what is checked is that
 //! no trade is lost or doubled across instances, not the documented lateness limit.
 
-use crate::routing_properties::{Bars, Key, PARTITIONS, brute_force, partition_of, trades};
+use crate::routing_properties::{Bars, Key, PARTITIONS, brute_force, logs_of, trades};
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -339,13 +339,10 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0xfa11);
-        let mut logs: Vec<Vec<TickRecord>> = vec![Vec::new(); PARTITIONS as usize];
-        for (tick, key) in &trades {
-            let key = if rng.random_bool(0.5) { Key::None } else { *key };
-            let p = partition_of(tick, key, &mut rng);
-            let seq = Seq { partition: p, offset: logs[p as usize].len() as i64 };
-            logs[p as usize].push(TickRecord::new(*tick, seq, seq));
-        }
+        // Half the trades unkeyed, on top of the keys drawn.
+        let logs = logs_of(&trades, &mut rng, |key, rng| {
+            if rng.random_bool(0.5) { Key::None } else { key }
+        });
         let records: Vec<TickRecord> = logs.iter().flatten().copied().collect();
         prop_assert_eq!(failover(logs, seed), brute_force(&records));
     }

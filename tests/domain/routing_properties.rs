@@ -78,7 +78,7 @@ pub(crate) fn trades() -> impl Strategy<Value = Vec<(Tick, Key)>> {
 }
 
 /// The partition a trade lands on.
-pub(crate) fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
+fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
     match key {
         Key::Symbol => home_partition(tick.symbol(), PARTITIONS),
         Key::None => rng.random_range(0..PARTITIONS),
@@ -91,6 +91,26 @@ pub(crate) fn partition_of(tick: &Tick, key: Key, rng: &mut SmallRng) -> i32 {
             home_partition(other, PARTITIONS)
         }
     }
+}
+
+/// The partitions' logs after producers published `trades` in order, each with its key as
+/// `rekey` decides (given the drawn key and the generator).
+pub(crate) fn logs_of(
+    trades: &[(Tick, Key)],
+    rng: &mut SmallRng,
+    rekey: impl Fn(Key, &mut SmallRng) -> Key,
+) -> Vec<Vec<TickRecord>> {
+    let mut logs: Vec<Vec<TickRecord>> = vec![Vec::new(); PARTITIONS as usize];
+    for (tick, key) in trades {
+        let key = rekey(*key, rng);
+        let p = partition_of(tick, key, rng);
+        let seq = Seq {
+            partition: p,
+            offset: logs[p as usize].len() as i64,
+        };
+        logs[p as usize].push(TickRecord::new(*tick, seq, seq));
+    }
+    logs
 }
 
 /// OHLC, volume and count per (symbol, 1-minute bucket).
@@ -227,12 +247,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
-        let mut logs: Vec<Vec<TickRecord>> = vec![Vec::new(); PARTITIONS as usize];
-        for (tick, key) in &trades {
-            let p = partition_of(tick, *key, &mut rng);
-            let seq = Seq { partition: p, offset: logs[p as usize].len() as i64 };
-            logs[p as usize].push(TickRecord::new(*tick, seq, seq));
-        }
+        let logs = logs_of(&trades, &mut rng, |key, _| key);
         let records: Vec<TickRecord> = logs.iter().flatten().copied().collect();
         prop_assert_eq!(pipeline(&logs, seed), brute_force(&records));
     }
